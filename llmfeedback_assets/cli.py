@@ -1,0 +1,135 @@
+"""`llmfeedback` command line: run the whole graph, sync judge partitions, print the leaderboard.
+
+`llmfeedback run` materializes the graph in stages (unpartitioned inputs, every judge partition, then
+the analysis assets) against the persistent instance in $DAGSTER_HOME, the same instance `dagster dev`
+and `dagster asset materialize` use, so runs and partitions show up in the UI afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .config import PROJECT_ROOT, ConfigError, load_config
+
+
+def _instance():
+    import dagster as dg
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(PROJECT_ROOT / ".dagster_home")
+        os.environ["DAGSTER_HOME"] = home
+    Path(home).mkdir(parents=True, exist_ok=True)
+    yaml_path = Path(home) / "dagster.yaml"
+    if not yaml_path.exists() and (PROJECT_ROOT / "dagster.yaml").exists():
+        yaml_path.write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    return dg.DagsterInstance.get()
+
+
+def cmd_sync(args) -> int:
+    from .defs.partitions import sync_judge_partitions
+
+    config = load_config(args.config)
+    added, stale = sync_judge_partitions(_instance(), config.judges)
+    print(f"judge_model partitions: added {added or 'none'}; configured {config.judges}")
+    if stale:
+        print(f"kept partitions of judges no longer in the config: {stale}")
+    return 0
+
+
+def stages(defs) -> list[tuple[list, bool]]:
+    """Asset keys in run order: (keys, partitioned). Unpartitioned assets that need no partitioned input
+    run first, then every partitioned asset per judge, then everything downstream of a partitioned asset."""
+    graph = defs.resolve_asset_graph()
+    keys = list(graph.get_all_asset_keys())
+    partitioned = {k for k in keys if graph.get(k).partitions_def is not None}
+    after: set = set()
+    for k in partitioned:
+        after |= graph.get_descendants(k) if hasattr(graph, "get_descendants") else set()
+    if not after:
+        frontier = list(partitioned)
+        while frontier:
+            k = frontier.pop()
+            for child in graph.get(k).child_keys:
+                if child not in after:
+                    after.add(child)
+                    frontier.append(child)
+    after -= partitioned
+    first = [k for k in keys if k not in partitioned and k not in after]
+    return [(first, False), (sorted(partitioned), True), (sorted(k for k in keys if k in after), False)]
+
+
+def cmd_run(args) -> int:
+    import dagster as dg
+
+    from .definitions import defs
+    from .defs.partitions import sync_judge_partitions
+    from .defs.resources import LLMFeedbackResource
+
+    if args.config:
+        os.environ["LLMFEEDBACK_CONFIG"] = str(Path(args.config).resolve())
+    config = load_config()
+    config.check_secrets()
+    instance = _instance()
+    sync_judge_partitions(instance, config.judges)
+    resources = {"llmfeedback": LLMFeedbackResource(config_path=str(config.source))}
+    assets = list(defs.assets or [])
+    checks = list(defs.asset_checks or [])
+    for keys, partitioned in stages(defs):
+        if not keys:
+            continue
+        selection = dg.AssetSelection.assets(*keys)
+        for partition in (config.judges if partitioned else [None]):
+            label = ", ".join(k.to_user_string() for k in keys) + (f" [{partition}]" if partition else "")
+            print(f"materializing {label}", flush=True)
+            result = dg.materialize([*assets, *checks], selection=selection, partition_key=partition,
+                                    instance=instance, resources=resources, raise_on_error=False)
+            if not result.success:
+                print(f"run failed: {label} (see `make dev` for the run's logs)", file=sys.stderr)
+                return 1
+    return cmd_leaderboard(args)
+
+
+def cmd_leaderboard(args) -> int:
+    from .judging.analysis import POOLED
+    from .warehouse import Warehouse
+
+    config = load_config(os.environ.get("LLMFEEDBACK_CONFIG") if args.config is None else args.config)
+    wh = Warehouse(config.database_path)
+    judge = getattr(args, "judge", None)
+    board = wh.table("leaderboard", "WHERE judge_model = ? ORDER BY rank, bt_score DESC", [judge or POOLED])
+    if board.empty:
+        print("the leaderboard is empty: run `make run` first")
+        return 1
+    shown = board[["rank", "model", "bt_score", "bt_low", "bt_high", "elo", "win_rate_adjusted",
+                   "mean_score_turn1", "mean_score_turn2", "n_comparisons", "true_quality"]]
+    sim = bool(board["simulated"].all())
+    print(f"\nLeaderboard ({judge or 'all judges pooled'}) from {wh.path}"
+          + (" -- SIMULATED models and judges (offline simulator)" if sim else ""))
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llmfeedback", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="config YAML (default $LLMFEEDBACK_CONFIG or data/config/llmfeedback.yaml)")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("run", help="materialize the whole graph and print the leaderboard").set_defaults(fn=cmd_run)
+    sub.add_parser("sync-partitions", help="register configured judges as judge_model partitions").set_defaults(
+        fn=cmd_sync)
+    lb = sub.add_parser("leaderboard", help="print a stored leaderboard")
+    lb.add_argument("--judge", help="one judge's leaderboard (default: pooled)")
+    lb.set_defaults(fn=cmd_leaderboard)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""One pydantic model of the YAML config.
+
+The config file is the single place a user lists models, prompt sources and judging modes. Secrets are
+never stored here: a real model names the environment variable (`api_key_env`) that holds its key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "data" / "config" / "llmfeedback.yaml"
+CONFIG_ENV = "LLMFEEDBACK_CONFIG"
+DB_ENV = "LLMFEEDBACK_DB"
+
+Provider = Literal["openai", "anthropic", "sim", "transformers"]
+JudgingMode = Literal["single", "pairwise", "quality", "rating", "ranking"]
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased for the person who wrote the file."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SimResponderSpec(_Strict):
+    """Ground truth for a simulated responder."""
+
+    quality: float = Field(0.5, ge=0.0, le=1.0, description="latent quality in [0, 1]")
+    verbosity: float = Field(0.5, ge=0.0, le=1.0, description="how much filler the model writes")
+
+
+class SimJudgeSpec(_Strict):
+    """Biases of a simulated judge: all zero is a perfect judge."""
+
+    noise: float = Field(0.1, ge=0.0, le=1.0, description="chance a grade moves to a neighbouring score")
+    transition_matrix: list[list[float]] | None = Field(
+        None, description="optional explicit 10x10 score transition matrix (rows sum to 1)"
+    )
+    position_bias: float = Field(0.0, ge=-1.0, le=1.0, description="extra preference for answer A")
+    verbosity_bias: float = Field(0.0, ge=0.0, le=1.0, description="extra credit per unit of length")
+    self_preference: float = Field(0.0, ge=0.0, le=1.0, description="extra credit to its own answers")
+
+    @field_validator("transition_matrix")
+    @classmethod
+    def _check_matrix(cls, m):
+        if m is None:
+            return m
+        if len(m) != 10 or any(len(r) != 10 for r in m):
+            raise ValueError("transition_matrix must be 10x10 (scores 1..10)")
+        for i, row in enumerate(m):
+            if any(x < 0 for x in row) or abs(sum(row) - 1.0) > 1e-6:
+                raise ValueError(f"transition_matrix row {i + 1} must be non-negative and sum to 1")
+        return m
+
+
+class ModelSpec(_Strict):
+    name: str = Field(..., description="the name used everywhere: partition key, leaderboard row")
+    provider: Provider
+    model: str | None = Field(None, description="provider model id; defaults to name")
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, description="environment variable holding the API key")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(1024, gt=0)
+    requests_per_minute: float = Field(600, gt=0)
+    input_tokens_per_minute: float = Field(1_000_000, gt=0)
+    output_tokens_per_minute: float = Field(200_000, gt=0)
+    max_concurrency: int = Field(16, gt=0)
+    price_input_per_mtok: float = Field(0.0, ge=0.0)
+    price_output_per_mtok: float = Field(0.0, ge=0.0)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(6, ge=0)
+    batch: bool = Field(False, description="use the provider's batch API (half price, slow)")
+    sim: SimResponderSpec | None = None
+    sim_judge: SimJudgeSpec | None = None
+    family: str | None = Field(None, description="model family, for self-preference checks")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if not v or any(c in v for c in "/\\\n\t ,"):
+            raise ValueError("model name must be non-empty without spaces, commas or slashes")
+        return v
+
+    @property
+    def model_id(self) -> str:
+        return self.model or self.name
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.provider == "sim"
+
+
+class PromptSource(_Strict):
+    path: str = Field(..., description="a folder or file of prompts, relative to the config's project root")
+    format: Literal["auto", "mtbench", "llmonitor", "instruction", "csv"] = "auto"
+    limit: int | None = Field(None, gt=0)
+
+
+class JudgingConfig(_Strict):
+    modes: list[JudgingMode] = Field(default_factory=lambda: ["single", "pairwise"])
+    allow_self_judging: bool = False
+    judge_prompts_file: str | None = Field(
+        None, description="optional MT-bench judge_prompts.jsonl to use the original templates"
+    )
+    pairwise_pairs: Literal["all", "baseline"] = "all"
+    baseline_model: str | None = None
+    max_parse_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
+
+
+class LeaderboardConfig(_Strict):
+    bootstrap_rounds: int = Field(1000, ge=0)
+    seed: int = 0
+
+
+class PersonaSpec(_Strict):
+    persona: str
+    interests: list[str] = Field(default_factory=list)
+    style: str = ""
+
+
+class EvalLLM(_Strict):
+    model: str
+    sample_weight: float = Field(1.0, gt=0)
+
+
+class ConversationJudgeConfig(_Strict):
+    models: list[str] = Field(default_factory=list)
+    choice_strategy: Literal["min_cost", "random"] = "min_cost"
+    temperature: float = 0.0
+    timeout_s: float = 60.0
+
+
+class SynthConfig(_Strict):
+    use_personas: bool = True
+    personas: list[PersonaSpec] = Field(default_factory=list)
+    generate_num_personas: int = Field(0, ge=0)
+    persona_model: str | None = None
+    user_model: str | None = None
+    user_temperature: float = 0.8
+    eval_llms: list[EvalLLM] = Field(default_factory=list)
+    num_turns_min: int = Field(1, ge=1)
+    num_turns_max: int = Field(3, ge=1)
+    conversations_per_persona: int = Field(1, ge=1)
+    seed: int = 0
+    judge: ConversationJudgeConfig = Field(default_factory=ConversationJudgeConfig)
+
+    @model_validator(mode="after")
+    def _turns(self):
+        if self.num_turns_max < self.num_turns_min:
+            raise ValueError("num_turns_max must be >= num_turns_min")
+        return self
+
+
+class ExportConfig(_Strict):
+    database_url: str = Field("sqlite:///data/exports/backfill.sqlite")
+    batch_size: int = Field(200, gt=0)
+
+
+class CurationConfig(_Strict):
+    num_classes: int = 6
+    score_clip_low: int = 4
+    score_clip_high: int = 9
+    hoc_rounds: int = 50
+    hoc_sample_size: int = 50_000
+    detection_epochs: int = 21
+    k: int = 10
+    confidence_threshold: float = 0.5
+    target_size: int = 1000
+    embedding_model: str | None = Field(None, description="sentence-embedding model path; default MiniLM")
+    seed: int = 0
+
+
+class RewardConfig(_Strict):
+    backbone: str | None = Field(None, description="HF model path; default the packaged MiniLM")
+    mode: Literal["frozen", "full"] = "frozen"
+    epochs: int = 3
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    max_length: int = 256
+    n_samples: int = 4
+    reference_model: str | None = None
+    seed: int = 0
+
+
+class Config(_Strict):
+    database: str = Field("data/warehouse.duckdb", description="DuckDB file, relative to project root")
+    seed: int = 0
+    models: list[ModelSpec]
+    responders: list[str]
+    judges: list[str]
+    prompt_sources: list[PromptSource]
+    judging: JudgingConfig = Field(default_factory=JudgingConfig)
+    leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    curation: CurationConfig = Field(default_factory=CurationConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    incoming_dir: str = "data/incoming"
+    models_dir: str = "data/models"
+
+    # Set by the loader, not the user: where relative paths are resolved from.
+    root: Path = Field(default=PROJECT_ROOT, exclude=True)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_refs(self):
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"models: duplicate name(s) {dupes}")
+        known = set(names)
+        for field in ("responders", "judges"):
+            for i, n in enumerate(getattr(self, field)):
+                if n not in known:
+                    raise ValueError(f"{field}[{i}]: unknown model {n!r} (known: {sorted(known)})")
+        if not self.responders:
+            raise ValueError("responders: list at least one model")
+        for ref in (self.synth.persona_model, self.synth.user_model, self.reward.reference_model,
+                    self.judging.baseline_model):
+            if ref is not None and ref not in known:
+                raise ValueError(f"unknown model {ref!r} referenced (known: {sorted(known)})")
+        for i, e in enumerate(self.synth.eval_llms):
+            if e.model not in known:
+                raise ValueError(f"synth.eval_llms[{i}].model: unknown model {e.model!r}")
+        for i, j in enumerate(self.synth.judge.models):
+            if j not in known:
+                raise ValueError(f"synth.judge.models[{i}]: unknown model {j!r}")
+        return self
+
+    # -- lookups ---------------------------------------------------------------------------------------
+    def model(self, name: str) -> ModelSpec:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise ConfigError(f"unknown model {name!r}; configured: {[m.name for m in self.models]}")
+
+    def resolve(self, path: str | Path) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else (self.root / p)
+
+    @property
+    def database_path(self) -> Path:
+        override = os.environ.get(DB_ENV)
+        return Path(override) if override else self.resolve(self.database)
+
+    def check_secrets(self, names: list[str] | None = None) -> None:
+        """Fail before any model call if a configured real model has no API key in the environment."""
+        missing = []
+        for m in self.models:
+            if names is not None and m.name not in names:
+                continue
+            if m.provider in ("openai", "anthropic") and m.api_key_env:
+                if not os.environ.get(m.api_key_env):
+                    missing.append(f"{m.name} needs ${m.api_key_env}")
+            elif m.provider == "anthropic" and not m.api_key_env:
+                missing.append(f"{m.name} (anthropic) must set api_key_env")
+            elif m.provider == "openai" and not m.api_key_env and not m.base_url:
+                missing.append(f"{m.name} (openai without base_url) must set api_key_env")
+        if missing:
+            raise ConfigError("missing API key(s): " + "; ".join(missing))
+
+
+def _format_validation_error(err: ValidationError, source: Path) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        parts.append(f"{loc}: {e['msg']}")
+    return f"invalid config {source}: " + "; ".join(parts)
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate the YAML config; every problem is reported with the field and the file."""
+    source = Path(path) if path is not None else config_path()
+    try:
+        text = source.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {source}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {source} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {source} must be a mapping at the top level")
+    root = Path(raw.pop("root")) if "root" in raw else _project_root_for(source)
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+    cfg.root = root
+    cfg.source = source.resolve()
+    return cfg
+
+
+def _project_root_for(source: Path) -> Path:
+    """A config at <root>/data/config/x.yaml resolves paths against <root>; elsewhere, its own folder."""
+    resolved = source.resolve()
+    if resolved.parent.name == "config" and resolved.parent.parent.name == "data":
+        return resolved.parent.parent.parent
+    return resolved.parent

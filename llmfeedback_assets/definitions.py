@@ -1,0 +1,17 @@
+"""The Dagster code location: `dagster dev -m llmfeedback_assets.definitions`."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .defs.automation import jobs, schedules, sensors
+from .defs.resources import LLMFeedbackResource
+from .defs.spine import spine_assets
+
+defs = dg.Definitions(
+    assets=[*spine_assets],
+    resources={"llmfeedback": LLMFeedbackResource()},
+    jobs=jobs,
+    sensors=sensors,
+    schedules=schedules,
+)

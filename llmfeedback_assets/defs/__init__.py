@@ -1,0 +1,1 @@
+"""Dagster wiring (thin): assets, checks, partitions, sensors, schedules, jobs, resources."""

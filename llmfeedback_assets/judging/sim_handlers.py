@@ -1,0 +1,55 @@
+"""How a simulated judge answers the judging templates: it reads the rendered prompt's blocks like a
+person would, perceives each answer's quality through its biases, and replies like a real judge."""
+
+from __future__ import annotations
+
+from ..llm import sim
+from . import templates
+
+
+def _user(messages) -> str:
+    return sim.last_user_message(messages)
+
+
+def _system(messages) -> str:
+    return "\n".join(c for r, c in messages if r == "system")
+
+
+def _quote(answer: str, n: int = 70) -> str:
+    flat = " ".join(answer.split())
+    return flat[:n] + ("..." if len(flat) > n else "")
+
+
+def _is_single(messages) -> bool:
+    return templates.SINGLE_MARK in _system(messages)
+
+
+def _is_pair(messages) -> bool:
+    return templates.PAIR_MARK in _system(messages)
+
+
+def _single(ctx: sim.SimContext, messages) -> str:
+    text = _user(messages)
+    question = templates.read_block(text, "QUESTION") or ""
+    answer = templates.read_block(text, "ANSWER") or ""
+    grade = ctx.noisy_grade(ctx.perceive(question, answer))
+    return (f'The answer opens with "{_quote(answer)}". It covers {sim.true_score(question, answer)} of the '
+            f"points I would expect and is {'thorough' if grade >= 7 else 'incomplete'}.\nRating: [[{grade}]]")
+
+
+def _pair(ctx: sim.SimContext, messages) -> str:
+    text = _user(messages)
+    question = templates.read_block(text, "QUESTION") or ""
+    a = templates.read_block(text, "ANSWER A") or ""
+    b = templates.read_block(text, "ANSWER B") or ""
+    j = ctx.judge
+    diff = ctx.perceive(question, a) - ctx.perceive(question, b) + 3.0 * j.position_bias
+    diff += ctx.rng.normal(0.0, 3.0 * j.noise)
+    verdict = "C" if abs(diff) < 0.75 else ("A" if diff > 0 else "B")
+    return (f'Assistant A opens with "{_quote(a)}". Assistant B opens with "{_quote(b)}". '
+            f"Weighing coverage and clarity, {'they are about even' if verdict == 'C' else verdict + ' is better'}."
+            f"\n[[{verdict}]]")
+
+
+sim.register("judge.single", _is_single, _single)
+sim.register("judge.pairwise", _is_pair, _pair)

@@ -1,0 +1,178 @@
+"""The request journal: every answer is durable the moment it arrives.
+
+Each answer is appended to a per-process spool file (one JSON line, flushed to the kernel at once, so a
+SIGKILL loses only requests still in flight) and merged into the `llm_journal` DuckDB table in short batched
+transactions. Lookups read both, so a rerun after a crash pays for nothing twice. Spools of dead processes
+are merged and removed by the next process that opens the journal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+from ..warehouse import Warehouse, columns
+from .types import ChatResult
+
+JOURNAL_COLUMNS = columns("llm_journal")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Journal:
+    def __init__(self, warehouse: Warehouse, flush_every_s: float = 2.0, flush_rows: int = 2000):
+        self.warehouse = warehouse
+        self.spool_dir = Path(str(warehouse.path) + ".journal")
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.spool_path = self.spool_dir / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self._fh = None
+        self._pending: list[dict] = []
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self.flush_every_s = flush_every_s
+        self.flush_rows = flush_rows
+        self.recover_orphans()
+
+    # -- recovery --------------------------------------------------------------------------------------
+    def recover_orphans(self) -> int:
+        """Merge spool files left by processes that died (SIGKILL, OOM) and delete them."""
+        merged = 0
+        for path in sorted(self.spool_dir.glob("*.jsonl")):
+            if path == self.spool_path:
+                continue
+            try:
+                pid = int(path.name.split("-", 1)[0])
+            except ValueError:
+                continue
+            if _pid_alive(pid):
+                continue
+            rows = _read_spool(path)
+            if rows:
+                self._write_rows(rows)
+                merged += len(rows)
+            path.unlink(missing_ok=True)
+        return merged
+
+    # -- lookups ---------------------------------------------------------------------------------------
+    def lookup(self, keys: list[str]) -> dict[str, dict]:
+        """Finished answers (status ok) for these keys, from the table and every live spool."""
+        if not keys:
+            return {}
+        found: dict[str, dict] = {}
+        wanted = pd.DataFrame({"request_key": list(dict.fromkeys(keys))})
+        self.warehouse.ensure_schema()
+        with self.warehouse.connect(read_only=True) as con:
+            con.register("_wanted", wanted)
+            df = con.execute(
+                "SELECT j.* FROM llm_journal j JOIN _wanted w USING (request_key) WHERE j.status = 'ok'"
+            ).df()
+        for row in df.to_dict("records"):
+            found[row["request_key"]] = row
+        keyset = set(wanted["request_key"])
+        for path in self.spool_dir.glob("*.jsonl"):
+            for row in _read_spool(path):
+                if row["request_key"] in keyset and row["status"] == "ok":
+                    found.setdefault(row["request_key"], row)
+        return found
+
+    # -- writes ----------------------------------------------------------------------------------------
+    def record(self, result: ChatResult, provider: str, batch: bool = False) -> None:
+        row = {
+            "request_key": result.request_key,
+            "provider": provider,
+            "model": result.model,
+            "status": result.status,
+            "text": result.text,
+            "input_tokens": int(result.input_tokens),
+            "output_tokens": int(result.output_tokens),
+            "cost_usd": float(result.cost_usd),
+            "latency_s": float(result.latency_s),
+            "attempts": int(result.attempts),
+            "error": result.error,
+            "batch": batch,
+            "created_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(),
+        }
+        line = json.dumps(row, ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._fh is None:
+                self._fh = open(self.spool_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for appends
+            self._fh.write(line)
+            self._fh.flush()
+            self._pending.append(row)
+
+    def due(self) -> bool:
+        return bool(self._pending) and (
+            len(self._pending) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_every_s
+        )
+
+    def flush(self) -> int:
+        """Merge pending rows into DuckDB in one short transaction."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+            self._last_flush = time.monotonic()
+        if rows:
+            try:
+                self._write_rows(rows)
+            except BaseException:
+                with self._lock:
+                    self._pending[:0] = rows  # still in the spool; try again next time
+                raise
+        return len(rows)
+
+    def _write_rows(self, rows: list[dict]) -> None:
+        df = pd.DataFrame(rows, columns=JOURNAL_COLUMNS)
+        df["created_at"] = pd.to_datetime(df["created_at"])
+        # A later ok answer replaces an earlier failure; an ok answer is never replaced by a failure.
+        df = df.sort_values("status", key=lambda s: s.eq("ok")).drop_duplicates("request_key", keep="last")
+        with self.warehouse.transaction() as con:
+            con.register("_rows", df)
+            cols = ", ".join(f'"{c}"' for c in JOURNAL_COLUMNS)
+            con.execute(
+                f"DELETE FROM llm_journal WHERE request_key IN (SELECT request_key FROM _rows) "
+                f"AND (status <> 'ok' OR request_key IN (SELECT request_key FROM _rows WHERE status = 'ok'))"
+            )
+            con.execute(
+                f"INSERT INTO llm_journal ({cols}) SELECT {cols} FROM _rows "
+                f"WHERE request_key NOT IN (SELECT request_key FROM llm_journal)"
+            )
+            con.unregister("_rows")
+
+    def close(self) -> None:
+        """Flush everything, then drop this process's spool: its rows are in the table now."""
+        self.flush()
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+        self.spool_path.unlink(missing_ok=True)
+
+
+def _read_spool(path: Path) -> list[dict]:
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if not line.endswith("\n"):
+                    break  # a line torn by a kill mid-write: the request simply reruns
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    except FileNotFoundError:
+        return []
+    return rows

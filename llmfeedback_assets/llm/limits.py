@@ -1,0 +1,102 @@
+"""Per-model limits: a concurrency cap and token buckets for requests, input and output tokens per minute.
+
+Buckets start with a small burst (one second of capacity), not a full minute, so a cold start does not
+trip a server's own short-window limiter. A request is charged an estimate before it is sent and the
+charge is corrected from the usage the response reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from ..config import ModelSpec
+
+
+class TokenBucket:
+    def __init__(self, per_minute: float, burst_seconds: float = 1.0):
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, self.rate * burst_seconds)
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def wait_time(self, amount: float) -> float:
+        """Seconds until `amount` can be taken (amounts above capacity wait for a full bucket)."""
+        self._refill()
+        need = min(amount, self.capacity)
+        return 0.0 if self.level >= need else (need - self.level) / self.rate
+
+    def take(self, amount: float) -> None:
+        self._refill()
+        self.level -= amount  # may go negative: debt is repaid before the next request
+
+    def give_back(self, amount: float) -> None:
+        self._refill()
+        self.level = min(self.capacity, self.level + amount)
+
+
+class _Charge:
+    def __init__(self, limiter: ModelLimiter, est_in: int, est_out: int):
+        self.limiter, self.est_in, self.est_out = limiter, est_in, est_out
+
+    def settle(self, actual_in: int, actual_out: int) -> None:
+        lim = self.limiter
+        if actual_in < self.est_in:
+            lim.input.give_back(self.est_in - actual_in)
+        else:
+            lim.input.take(actual_in - self.est_in)
+        if actual_out < self.est_out:
+            lim.output.give_back(self.est_out - actual_out)
+        else:
+            lim.output.take(actual_out - self.est_out)
+        if actual_out:
+            lim.observe_output(actual_out)
+
+
+class ModelLimiter:
+    def __init__(self, rpm: float, itpm: float, otpm: float, concurrency: int, max_tokens: int):
+        self.requests = TokenBucket(rpm)
+        self.input = TokenBucket(itpm)
+        self.output = TokenBucket(otpm)
+        self.sem = asyncio.Semaphore(concurrency)
+        self.lock = asyncio.Lock()
+        self.paused_until = 0.0
+        self.avg_out = max(1.0, max_tokens / 4)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> ModelLimiter:
+        return cls(spec.requests_per_minute, spec.input_tokens_per_minute, spec.output_tokens_per_minute,
+                   spec.max_concurrency, spec.max_tokens)
+
+    def observe_output(self, n: int) -> None:
+        self.avg_out = 0.9 * self.avg_out + 0.1 * n
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, est_in: int, max_tokens: int, unlimited: bool = False) -> AsyncIterator[_Charge]:
+        """Wait for capacity, charge the estimate, and yield the charge to settle from the usage."""
+        est_out = int(min(max_tokens, self.avg_out))
+        if unlimited:  # the simulator has no server to protect
+            yield _Charge(self, est_in, est_out)
+            return
+        async with self.sem:
+            async with self.lock:  # one waiter at a time keeps the order fair
+                while True:
+                    wait = max(self.paused_until - time.monotonic(), self.requests.wait_time(1),
+                               self.input.wait_time(est_in), self.output.wait_time(est_out))
+                    if wait <= 0:
+                        break
+                    await asyncio.sleep(wait)
+                self.requests.take(1)
+                self.input.take(est_in)
+                self.output.take(est_out)
+            yield _Charge(self, est_in, est_out)

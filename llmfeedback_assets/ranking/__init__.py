@@ -1,0 +1,80 @@
+"""Ranking library: Bradley–Terry and friends on pairwise comparisons, bootstrap intervals, judge agreement.
+
+Pure Python (numpy, pandas, scipy); no Dagster import. Comparisons are aggregated once into a table of unique
+(model pair, outcome) counts (`aggregate`), and every fit reads that table.
+"""
+
+from .agreement import (
+    AGREEMENT_COLUMNS,
+    POSITION_COLUMNS,
+    agreement,
+    canonical_votes,
+    cohen_kappa,
+    judge_agreement_table,
+    majority_vote,
+    position_consistency,
+)
+from .bootstrap import BootstrapResult, bootstrap_bradley_terry
+from .bt import (
+    ELO_ANCHOR,
+    bradley_terry,
+    elo_ratings,
+    elo_scale,
+    fit_bradley_terry,
+    fit_newman,
+    newman,
+)
+from .correlation import kendall_tau, spearman
+from .errors import DisconnectedComparisonsError, NoFiniteScoresError, RankingError, RankingWarning
+from .leaderboard import (
+    LEADERBOARD_COLUMNS,
+    leaderboard_markdown,
+    leaderboard_plot_png,
+    leaderboard_table,
+    rank_by_intervals,
+)
+from .online_elo import online_elo
+from .pairs import PairTable, aggregate, aggregate_frame
+from .sources import SourceFormatError, read_llmfao_comparisons, read_mtbench_judgments
+from .winrate import average_win_rate, fit_average_win_rate, win_rates
+
+__all__ = [
+    "AGREEMENT_COLUMNS",
+    "POSITION_COLUMNS",
+    "SourceFormatError",
+    "agreement",
+    "canonical_votes",
+    "cohen_kappa",
+    "judge_agreement_table",
+    "majority_vote",
+    "position_consistency",
+    "read_llmfao_comparisons",
+    "read_mtbench_judgments",
+    "ELO_ANCHOR",
+    "LEADERBOARD_COLUMNS",
+    "BootstrapResult",
+    "DisconnectedComparisonsError",
+    "NoFiniteScoresError",
+    "PairTable",
+    "RankingError",
+    "RankingWarning",
+    "aggregate",
+    "aggregate_frame",
+    "average_win_rate",
+    "bootstrap_bradley_terry",
+    "bradley_terry",
+    "elo_ratings",
+    "elo_scale",
+    "fit_average_win_rate",
+    "fit_bradley_terry",
+    "fit_newman",
+    "kendall_tau",
+    "leaderboard_markdown",
+    "leaderboard_plot_png",
+    "leaderboard_table",
+    "newman",
+    "online_elo",
+    "rank_by_intervals",
+    "spearman",
+    "win_rates",
+]

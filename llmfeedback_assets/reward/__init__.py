@@ -1,0 +1,65 @@
+"""Ratings vs rankings feedback, reward models, best-of-n reranking and win rates (no Dagster here)."""
+
+from llmfeedback_assets.reward.bestofn import (
+    WinRate,
+    WinRateError,
+    comparison_pairs,
+    outcomes_from_rankings,
+    outcomes_from_ratings,
+    pick_best,
+    rerank_best_of_n,
+    wilson_interval,
+    win_rate,
+    win_rate_by_rankings,
+    win_rate_by_ratings,
+)
+from llmfeedback_assets.reward.feedback import (
+    ConsistencyResult,
+    FeedbackError,
+    combine_rankings,
+    feedback_consistency,
+    format_prompt,
+    parse_ranking_reply,
+    parse_rating_reply,
+    ranking_messages,
+    ranking_table,
+    rating_messages,
+    rating_table,
+    read_rankings,
+    read_rankings_json,
+    read_ratings,
+)
+from llmfeedback_assets.reward.model import (
+    PreferencePairs,
+    RatingExamples,
+    RewardModel,
+    RewardModelError,
+    TrainResult,
+    TruncationReport,
+    count_overlong,
+    default_backbone,
+    load_reward_model,
+    loss_curve_png,
+    pairwise_loss,
+    predicted_rating,
+    preference_pairs,
+    rating_examples,
+    rating_loss,
+    save_reward_model,
+    score,
+    train_rankings_reward_model,
+    train_ratings_reward_model,
+)
+from llmfeedback_assets.reward.synthetic import synthetic_feedback
+
+__all__ = [
+    "ConsistencyResult", "FeedbackError", "PreferencePairs", "RatingExamples", "RewardModel",
+    "RewardModelError", "TrainResult", "TruncationReport", "WinRate", "WinRateError", "combine_rankings",
+    "comparison_pairs", "count_overlong", "default_backbone", "feedback_consistency", "format_prompt",
+    "load_reward_model", "loss_curve_png", "outcomes_from_rankings", "outcomes_from_ratings",
+    "pairwise_loss", "parse_ranking_reply", "parse_rating_reply", "pick_best", "predicted_rating",
+    "preference_pairs", "ranking_messages", "ranking_table", "rating_examples", "rating_loss",
+    "rating_messages", "rating_table", "read_rankings", "read_rankings_json", "read_ratings",
+    "rerank_best_of_n", "save_reward_model", "score", "synthetic_feedback", "train_ratings_reward_model",
+    "train_rankings_reward_model", "wilson_interval", "win_rate", "win_rate_by_rankings", "win_rate_by_ratings",
+]

@@ -1,0 +1,167 @@
+"""The one DuckDB module. Every connection is short-lived and retried on the single-writer lock, so several
+processes (concurrent judge partitions, the UI, a sensor) can share one file: model calls never hold it."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from . import schema
+
+
+class WarehouseLockTimeout(RuntimeError):
+    pass
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    msg = str(exc).lower()
+    return "lock" in msg or "conflicting" in msg or "being used by another process" in msg
+
+
+class Warehouse:
+    """Short, retried transactions on one DuckDB file."""
+
+    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0):
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+        self._ready: set[str] = set()
+
+    # -- connections -----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file, retrying while another process holds the write lock."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not self.path.exists():
+            read_only = False
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.01
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                    if _is_lock_error(exc):
+                        raise WarehouseLockTimeout(
+                            f"{self.path}: still locked by another process after {self.lock_timeout_s}s"
+                        ) from exc
+                    raise
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.5)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.ensure_schema()
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def ensure_schema(self) -> None:
+        pending = [t for t in schema.TABLES if t not in self._ready]
+        if not pending:
+            return
+        with self.connect() as con:
+            for table in pending:
+                con.execute(schema.ddl(table))
+                self._migrate(con, table)
+        self._ready.update(pending)
+
+    @staticmethod
+    def _migrate(con: duckdb.DuckDBPyConnection, table: str) -> None:
+        """Add columns that a newer schema declares; never drop or retype existing ones."""
+        have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
+        for name, typ in schema.TABLES[table]:
+            if name not in have:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {typ.replace("PRIMARY KEY", "")}')
+
+    # -- reads -----------------------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:
+        self.ensure_schema()
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params or []).df()
+
+    def table(self, name: str, where: str = "", params: Sequence | None = None) -> pd.DataFrame:
+        cols = ", ".join(f'"{c}"' for c in schema.columns(name))
+        return self.query(f'SELECT {cols} FROM "{name}" {where}', params)
+
+    def count(self, name: str, where: str = "", params: Sequence | None = None) -> int:
+        return int(self.query(f'SELECT count(*) AS n FROM "{name}" {where}', params)["n"].iloc[0])
+
+    # -- writes ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _frame(table: str, df: pd.DataFrame) -> pd.DataFrame:
+        cols = schema.columns(table)
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ValueError(f"{table}: frame lacks column(s) {missing}")
+        return df[cols]
+
+    @staticmethod
+    def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, verb: str = "INSERT") -> None:
+        if df.empty:
+            return
+        cols = ", ".join(f'"{c}"' for c in df.columns)
+        con.register("_incoming", df)
+        try:
+            con.execute(f'{verb} INTO "{table}" ({cols}) SELECT {cols} FROM _incoming')
+        finally:
+            con.unregister("_incoming")
+
+    def replace_table(self, table: str, df: pd.DataFrame) -> int:
+        frame = self._frame(table, df)
+        with self.transaction() as con:
+            con.execute(f'DELETE FROM "{table}"')
+            self._insert(con, table, frame)
+        return len(frame)
+
+    def replace_where(self, table: str, df: pd.DataFrame, where: dict[str, object]) -> int:
+        """Rewrite one partition (or any slice) atomically: delete the slice and insert the frame."""
+        frame = self._frame(table, df)
+        for col, val in where.items():
+            bad = frame[frame[col] != val]
+            if len(bad):
+                raise ValueError(f"{table}: {len(bad)} row(s) outside the slice {col}={val!r}")
+        clause = " AND ".join(f'"{c}" = ?' for c in where)
+        with self.transaction() as con:
+            con.execute(f'DELETE FROM "{table}" WHERE {clause}', list(where.values()))
+            self._insert(con, table, frame)
+        return len(frame)
+
+    def upsert(self, table: str, df: pd.DataFrame) -> int:
+        """Insert rows, replacing those whose primary key exists (idempotent reruns)."""
+        frame = self._frame(table, df)
+        with self.transaction() as con:
+            self._insert(con, table, frame, verb="INSERT OR REPLACE")
+        return len(frame)
+
+    def insert_new(self, table: str, df: pd.DataFrame) -> int:
+        """Insert rows whose primary key is absent; existing rows are left untouched."""
+        frame = self._frame(table, df)
+        with self.transaction() as con:
+            self._insert(con, table, frame, verb="INSERT OR IGNORE")
+        return len(frame)
+
+    def append(self, table: str, df: pd.DataFrame) -> int:
+        frame = self._frame(table, df)
+        with self.transaction() as con:
+            self._insert(con, table, frame)
+        return len(frame)
+
+    def execute(self, sql: str, params: Sequence | None = None) -> None:
+        with self.transaction() as con:
+            con.execute(sql, params or [])
