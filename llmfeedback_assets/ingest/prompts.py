@@ -491,10 +491,11 @@ def _array_units(text: str) -> Iterator[_Unit]:
     """Elements of a top-level JSON array, each with the line it starts on.
 
     After a broken element the scan resumes at the next ``, {`` (at the column of the first element when
-    the array is pretty-printed), so the elements after a typo are still read.
+    the array is pretty-printed), so the elements after a typo are still read. Best effort: a stray '['
+    that turns the following elements into one valid nested list still swallows them.
     """
     decoder = json.JSONDecoder()
-    newlines = [i for i, c in enumerate(text) if c == "\n"]
+    newlines = [m.start() for m in re.finditer("\n", text)]
 
     def line_of(pos: int) -> int:
         return bisect.bisect_right(newlines, pos - 1) + 1
@@ -506,11 +507,15 @@ def _array_units(text: str) -> Iterator[_Unit]:
         return _JSON_WS.match(text, pos).end()
 
     def resync(after: int) -> int | None:
+        # prefer an object at the indent of the items; a garbled first item can fake that indent, so
+        # fall back to the nearest candidate
+        nearest = None
         for m in _NEXT_OBJECT.finditer(text, after):
             brace = m.end() - 1
             if first_col is None or column_of(brace) == first_col:
                 return brace
-        return None
+            nearest = brace if nearest is None else nearest
+        return nearest
 
     pos = skip_ws(0) + 1  # past "["
     first_col: int | None = None
@@ -523,6 +528,12 @@ def _array_units(text: str) -> Iterator[_Unit]:
             return
         if text[pos] == "]":
             rest = skip_ws(pos + 1)
+            nxt = resync(pos) if rest < n else None
+            if nxt is not None:
+                # a stray ']' inside a broken item: report it and keep reading the items after it
+                yield _Unit(line_of(pos), "", text[pos : pos + RAW_PREVIEW_CHARS], error="unexpected ']'")
+                pos = nxt
+                continue
             if rest < n:
                 yield _Unit(
                     line_of(rest),
@@ -548,7 +559,9 @@ def _array_units(text: str) -> Iterator[_Unit]:
             pos = nxt
             continue
         if first_col is None and isinstance(value, dict) and "\n" in text[:start]:
-            first_col = column_of(start)
+            line_start = text.rfind("\n", 0, start) + 1
+            if not text[line_start:start].strip():  # an object opening its own line sets the indent
+                first_col = start - line_start
         yield _Unit(line_of(start), f"item {item}", text[start:end], value)
         pos = skip_ws(end)
         if pos < n and text[pos] == ",":

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .bt import fit_bradley_terry
 from .correlation import kendall_tau, spearman
-from .errors import DisconnectedComparisonsError, NoFiniteScoresError, RankingError, RankingWarning
+from .errors import DisconnectedComparisonsError, NoFiniteScoresError, RankingError, RankingWarning, show
 from .pairs import MODEL_AB_LABELS, aggregate_frame
 
 LABELS = ("a", "b", "tie")  # after canonical ordering: a = first model in name order won
@@ -75,24 +75,34 @@ def canonical_votes(votes: pd.DataFrame, judge: str | None = None, drop_missing:
     code = df["winner"].map({k: v for v, k in enumerate(MODEL_AB_LABELS)})
     if code.isna().any():
         row = int(np.flatnonzero(code.isna().to_numpy())[0])
-        raise RankingError(f"votes: unknown winner {df['winner'].iloc[row]!r} at row {row}; expected "
-                           f"{list(MODEL_AB_LABELS)}")
+        raise RankingError(
+            f"votes: unknown winner {show(df['winner'].iloc[row])} at row {row}; expected "
+            f"{list(MODEL_AB_LABELS)}"
+        )
     a = df["model_a"].astype(str).to_numpy()
     b = df["model_b"].astype(str).to_numpy()
     same = np.flatnonzero(a == b)
     if same.size:
-        raise RankingError(f"votes: row {int(same[0])} compares model {a[same[0]]!r} with itself")
+        raise RankingError(f"votes: row {int(same[0])} compares model {show(a[same[0]])} with itself")
     swap = a > b
     code = code.to_numpy(dtype=np.int64)
     code = np.where(swap & (code < 2), 1 - code, code)
     prompt = df["prompt_id"].astype(str).to_numpy() if "prompt_id" in df.columns else np.full(len(df), "")
-    turn = pd.to_numeric(df["turn"], errors="coerce").fillna(1).astype(int).to_numpy() \
-        if "turn" in df.columns else np.ones(len(df), dtype=int)
-    return pd.DataFrame({
-        "prompt_id": prompt, "turn": turn,
-        "model_1": np.where(swap, b, a), "model_2": np.where(swap, a, b),
-        "judge": judge_values, "label": np.array(LABELS, dtype=object)[code],
-    })
+    turn = (
+        pd.to_numeric(df["turn"], errors="coerce").fillna(1).astype(int).to_numpy()
+        if "turn" in df.columns
+        else np.ones(len(df), dtype=int)
+    )
+    return pd.DataFrame(
+        {
+            "prompt_id": prompt,
+            "turn": turn,
+            "model_1": np.where(swap, b, a),
+            "model_2": np.where(swap, a, b),
+            "judge": judge_values,
+            "label": np.array(LABELS, dtype=object)[code],
+        }
+    )
 
 
 KEY = ["prompt_id", "turn", "model_1", "model_2"]
@@ -186,11 +196,16 @@ def majority_vote(votes: pd.DataFrame) -> pd.DataFrame:
     top = m.max(axis=1, keepdims=True)
     winners = np.where((m == top).sum(axis=1) > 1, 2, m.argmax(axis=1))
     idx = counts.index.to_frame(index=False)
-    return pd.DataFrame({
-        "model_a": idx["model_1"].to_numpy(), "model_b": idx["model_2"].to_numpy(),
-        "winner": np.array(MODEL_AB_LABELS, dtype=object)[winners],
-        "prompt_id": idx["prompt_id"].to_numpy(), "turn": idx["turn"].to_numpy(), "n_votes": m.sum(axis=1),
-    })
+    return pd.DataFrame(
+        {
+            "model_a": idx["model_1"].to_numpy(),
+            "model_b": idx["model_2"].to_numpy(),
+            "winner": np.array(MODEL_AB_LABELS, dtype=object)[winners],
+            "prompt_id": idx["prompt_id"].to_numpy(),
+            "turn": idx["turn"].to_numpy(),
+            "n_votes": m.sum(axis=1),
+        }
+    )
 
 
 def _leaderboard(votes: pd.DataFrame) -> pd.Series | None:
@@ -215,8 +230,9 @@ def _as_votes(df: pd.DataFrame, judge_col: str | None) -> pd.DataFrame:
     return out
 
 
-def judge_agreement_table(judgments: pd.DataFrame, human: pd.DataFrame | None = None,
-                          human_majority: bool = False) -> pd.DataFrame:
+def judge_agreement_table(
+    judgments: pd.DataFrame, human: pd.DataFrame | None = None, human_majority: bool = False
+) -> pd.DataFrame:
     """Agreement between every pair of judges, each judge and the humans, and the humans among themselves.
 
     `judgments`: judge (or judge_model), prompt_id, turn, model_a, model_b, winner (model_a/model_b/tie);
@@ -270,14 +286,17 @@ def judge_agreement_table(judgments: pd.DataFrame, human: pd.DataFrame | None = 
         rows.append(row)
     cols = [c for c, _ in AGREEMENT_COLUMNS]
     out = pd.DataFrame(rows, columns=cols)
-    return out.astype({"n_keys": "int64", "n_with_ties": "int64", "n_without_ties": "int64",
-                       "n_models": "int64"})
+    return out.astype(
+        {"n_keys": "int64", "n_with_ties": "int64", "n_without_ties": "int64", "n_models": "int64"}
+    )
 
 
 _VERDICTS = {"model_a": 0, "model_b": 1, "tie": 2}
 
 
-def position_consistency(df: pd.DataFrame, first: str = "verdict_ab", second: str = "verdict_ba") -> pd.DataFrame:
+def position_consistency(
+    df: pd.DataFrame, first: str = "verdict_ab", second: str = "verdict_ba"
+) -> pd.DataFrame:
     """Per judge, the share of pairs whose verdict survives swapping the two answers.
 
     `first` is the verdict with model_a shown first, `second` with model_b shown first, both in model terms
@@ -295,19 +314,28 @@ def position_consistency(df: pd.DataFrame, first: str = "verdict_ab", second: st
         c = sub[col].map(_VERDICTS)
         if c.isna().any():
             row = int(np.flatnonzero(c.isna().to_numpy())[0])
-            raise RankingError(f"position_consistency: unknown verdict {sub[col].iloc[row]!r} in {col} at row "
-                               f"{row}; expected {list(_VERDICTS)}")
+            raise RankingError(
+                f"position_consistency: unknown verdict {show(sub[col].iloc[row])} in {col} at row "
+                f"{row}; expected {list(_VERDICTS)}"
+            )
         codes.append(c.to_numpy(dtype=np.int64))
     ab, ba = codes
-    frame = pd.DataFrame({
-        "judge": sub[judge_col].astype(str).to_numpy(),
-        "consistent": ab == ba,
-        "first": (ab == 0) & (ba == 1),
-        "second": (ab == 1) & (ba == 0),
-    })
+    frame = pd.DataFrame(
+        {
+            "judge": sub[judge_col].astype(str).to_numpy(),
+            "consistent": ab == ba,
+            "first": (ab == 0) & (ba == 1),
+            "second": (ab == 1) & (ba == 0),
+        }
+    )
     g = frame.groupby("judge", sort=True)
-    out = pd.DataFrame({
-        "n_pairs": g.size(), "n_consistent": g["consistent"].sum(), "consistency": g["consistent"].mean(),
-        "prefers_first": g["first"].mean(), "prefers_second": g["second"].mean(),
-    }).reset_index()
+    out = pd.DataFrame(
+        {
+            "n_pairs": g.size(),
+            "n_consistent": g["consistent"].sum(),
+            "consistency": g["consistent"].mean(),
+            "prefers_first": g["first"].mean(),
+            "prefers_second": g["second"].mean(),
+        }
+    ).reset_index()
     return out[[c for c, _ in POSITION_COLUMNS]].astype({"n_pairs": "int64", "n_consistent": "int64"})

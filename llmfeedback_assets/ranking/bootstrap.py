@@ -54,8 +54,15 @@ class BootstrapResult:
         return pd.Series(values, index=self.models, name=name)
 
 
-def _round_weights(table: PairTable, method: Method, size: int, rng: np.random.Generator,
-                   cells: np.ndarray, probs: np.ndarray, unit: np.ndarray) -> np.ndarray:
+def _round_weights(
+    table: PairTable,
+    method: Method,
+    size: int,
+    rng: np.random.Generator,
+    cells: np.ndarray,
+    probs: np.ndarray,
+    unit: np.ndarray,
+) -> np.ndarray:
     """(size, P, 3) reweighted outcome totals for `size` rounds."""
     counts = table.counts.ravel()[cells]
     if method == "multinomial":
@@ -68,56 +75,63 @@ def _round_weights(table: PairTable, method: Method, size: int, rng: np.random.G
 
 
 def _dense_credit(table: PairTable, w: np.ndarray, tie_weight: float, prior_credit: np.ndarray) -> np.ndarray:
+    """(n, B, n) credit: out[i, b, j] = credit of model i against j in round b (row i contiguous per round)."""
     b, n = w.shape[0], table.n_models
     wij = w[..., I_WINS] + tie_weight * w[..., TIE] + prior_credit
     wji = w[..., J_WINS] + tie_weight * w[..., TIE] + prior_credit
-    credit = np.zeros((b, n, n))
-    credit[:, table.i, table.j] = wij
-    credit[:, table.j, table.i] = wji
+    credit = np.zeros((n, b, n))
+    credit[table.i, :, table.j] = wij.T
+    credit[table.j, :, table.i] = wji.T
     return credit
 
 
-def newman_dense_batch(credit: np.ndarray, init: np.ndarray, tol: float = BOOT_TOL,
-                       max_iter: int = BOOT_MAX_ITER) -> np.ndarray:
-    """Bradley–Terry fits of a batch of dense credit matrices (B, n, n); returns (B, n) scores summing to 1.
+def newman_dense_batch(
+    credit: np.ndarray, init: np.ndarray, tol: float = BOOT_TOL, max_iter: int = BOOT_MAX_ITER
+) -> np.ndarray:
+    """Bradley–Terry fits of a batch of dense credit matrices laid out (n, B, n); returns (B, n) scores.
 
-    Models without comparisons in a round come back NaN. A round whose maximum does not exist (a model that
-    never lost) takes Zermelo's update for the undefeated model and stops at `max_iter`, so its extreme
-    scores enter the percentiles instead of failing the run. Converged rounds leave the active batch.
+    Gauss–Seidel over models, vectorized across the B rounds; scores sum to 1 and models without
+    comparisons in a round come back NaN. A round whose maximum does not exist (a model that never lost)
+    takes Zermelo's update for the undefeated model and stops at `max_iter`, so its extreme scores enter the
+    percentiles instead of failing the run. Converged rounds leave the active batch.
     """
-    b, n, _ = credit.shape
-    present = (credit.sum(axis=2) + credit.sum(axis=1)) > 0
+    n, b, _ = credit.shape
+    w = credit
+    wt = np.ascontiguousarray(credit.transpose(2, 1, 0))  # wt[i, b, j] = credit of j against i
+    won = w.sum(axis=2)  # (n, B)
+    pres = (won + wt.sum(axis=2)) > 0
     out = np.full((b, n), np.nan)
-    p = np.broadcast_to(np.asarray(init, dtype=np.float64), (b, n)).copy()
-    p /= p.sum(axis=1, keepdims=True)
+    # p is kept as (n, B) so p[m] is one contiguous row per model.
+    p = np.broadcast_to(np.asarray(init, dtype=np.float64)[:, None], (n, b)).copy()
+    p /= p.sum(axis=0, keepdims=True)
     active = np.arange(b)
-    w, pres = credit, present
-    buf = np.empty_like(w)
     for _ in range(int(max_iter)):
-        np.add(p[:, :, None], p[:, None, :], out=buf)
-        np.maximum(buf, 1e-300, out=buf)
-        np.divide(w, buf, out=buf)  # buf[b, i, j] = w_ij / (p_i + p_j)
-        num = np.matmul(buf, p[:, :, None])[:, :, 0]
-        den = buf.sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = num / den
-        undefeated = (den <= 0) & pres
-        if undefeated.any():
-            zermelo = w.sum(axis=2) / (buf.sum(axis=2) + den)
-            new = np.where(undefeated, zermelo, new)
-        new = np.where(pres, new, p)
-        new /= new.sum(axis=1, keepdims=True)
-        delta = np.where(pres, np.abs(new - p), 0.0).max(axis=1)
-        p = new
+        prev = p.copy()
+        pt = p.T  # (B, n) view, updated in place through p
+        for m in range(n):
+            r = pt + pt[:, m : m + 1]
+            np.maximum(r, 1e-200, out=r)
+            np.reciprocal(r, out=r)
+            den = np.einsum("bj,bj->b", wt[m], r)
+            num = np.einsum("bj,bj,bj->b", w[m], pt, r)
+            ok = den > 0
+            if ok.all():
+                p[m] = num / den
+                continue
+            zermelo = won[m] / np.maximum(np.einsum("bj,bj->b", w[m] + wt[m], r), 1e-300)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p[m] = np.where(ok, num / den, np.where(pres[m], zermelo, p[m]))
+        p /= p.sum(axis=0, keepdims=True)
+        delta = np.where(pres, np.abs(p - prev), 0.0).max(axis=0)
         done = delta < tol
         if done.any():
-            out[active[done]] = np.where(pres[done], p[done], np.nan)
+            out[active[done]] = np.where(pres[:, done], p[:, done], np.nan).T
             keep = ~done
             if not keep.any():
                 return out
-            active, w, pres, p = active[keep], w[keep], pres[keep], p[keep]
-            buf = np.empty_like(w)
-    out[active] = np.where(pres, p, np.nan)
+            active = active[keep]
+            w, wt, won, pres, p = (np.ascontiguousarray(x[:, keep]) for x in (w, wt, won, pres, p))
+    out[active] = np.where(pres, p, np.nan).T
     return out
 
 
@@ -125,10 +139,19 @@ def _renormalise_present(scores: np.ndarray) -> np.ndarray:
     return scores / np.nansum(scores, axis=1, keepdims=True)
 
 
-def bootstrap_bradley_terry(table: PairTable, init: pd.Series | np.ndarray, rounds: int = 1000, seed: int = 0,
-                            method: Method = "multinomial", level: float = 0.95, prior: float = 0.0,
-                            tie_weight: float = 0.5, tol: float = BOOT_TOL, max_iter: int = BOOT_MAX_ITER,
-                            batch_size: int | None = None) -> BootstrapResult:
+def bootstrap_bradley_terry(
+    table: PairTable,
+    init: pd.Series | np.ndarray,
+    rounds: int = 1000,
+    seed: int = 0,
+    method: Method = "multinomial",
+    level: float = 0.95,
+    prior: float = 0.0,
+    tie_weight: float = 0.5,
+    tol: float = BOOT_TOL,
+    max_iter: int = BOOT_MAX_ITER,
+    batch_size: int | None = None,
+) -> BootstrapResult:
     """Seeded bootstrap of Bradley–Terry scores over `rounds` reweightings of `table`.
 
     `init` is the full-data fit (warm start, and the relative scale of parts that a resample disconnects).
@@ -158,7 +181,7 @@ def bootstrap_bradley_terry(table: PairTable, init: pd.Series | np.ndarray, roun
             size = min(batch_size, int(rounds) - start)
             w = _round_weights(table, method, size, rng, cells, probs, unit)
             credit = _dense_credit(table, w, tie_weight, prior_credit)
-            samples[start:start + size] = newman_dense_batch(credit, init, tol, max_iter)
+            samples[start : start + size] = newman_dense_batch(credit, init, tol, max_iter)
     else:  # many models: one sparse fit per round (same equations, pair-list kernel)
         from .bt import newman_iteration
 

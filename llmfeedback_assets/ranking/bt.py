@@ -1,8 +1,9 @@
 """Bradley–Terry scores (ties as half a win each way), their Elo scale, and Newman's tie-aware model.
 
 The fit is the maximum-likelihood estimate found with Newman's (2023) fixed-point iteration
-p_i <- sum_j w_ij p_j / (p_i + p_j) / sum_j w_ji / (p_i + p_j), run to a tight tolerance on the aggregated
-pair table, so it lands on the same optimum as `evalica.bradley_terry` (which stops at 1e-6).
+p_i <- sum_j w_ij p_j / (p_i + p_j) / sum_j w_ji / (p_i + p_j), applied model by model (Gauss–Seidel) and
+run to a tight tolerance on the aggregated pair table, so it lands on the same optimum as
+`evalica.bradley_terry` (which stops at 1e-6).
 Scores are normalised to sum to 1.
 
 The maximum exists only when the "got credit against" graph is strongly connected: every split of the
@@ -39,25 +40,47 @@ def _check_tol(tol: float, max_iter: int) -> None:
         raise RankingError(f"max_iter must be at least 1, got {max_iter!r}")
 
 
-def newman_iteration(i: np.ndarray, j: np.ndarray, wij: np.ndarray, wji: np.ndarray, n: int,
-                     tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
-                     init: np.ndarray | None = None) -> tuple[np.ndarray, int, bool]:
-    """Bradley–Terry fixed point on a pair list; returns (scores summing to 1, iterations, converged).
+def _adjacency(i: np.ndarray, j: np.ndarray, wij: np.ndarray, wji: np.ndarray, n: int) -> list:
+    """Per model m: (m, opponents, m's credit against them, their credit against m)."""
+    owner = np.concatenate([i, j])
+    order = np.argsort(owner, kind="stable")
+    opp = np.concatenate([j, i])[order]
+    won = np.concatenate([wij, wji])[order]
+    lost = np.concatenate([wji, wij])[order]
+    bounds = np.searchsorted(owner[order], np.arange(n + 1)).tolist()
+    return [
+        (m, opp[a:b], won[a:b], lost[a:b])
+        for m, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        if b > a
+    ]
 
-    Assumes every model has credit both ways (checked by the caller), so no denominator is zero.
+
+def newman_iteration(
+    i: np.ndarray,
+    j: np.ndarray,
+    wij: np.ndarray,
+    wji: np.ndarray,
+    n: int,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
+    init: np.ndarray | None = None,
+) -> tuple[np.ndarray, int, bool]:
+    """Bradley–Terry fixed point on a pair list; returns (scores summing to 1, sweeps, converged).
+
+    Models are updated one after another (Gauss–Seidel, as evalica does): updating all at once can
+    oscillate forever (two models with unequal records flip between two states). A sweep stops the run
+    when no score moved by `tol`. Assumes every model has credit both ways (checked by the caller).
     """
     p = np.full(n, 1.0 / n) if init is None else np.asarray(init, dtype=np.float64) / np.sum(init)
-    both = np.concatenate([i, j])
-    for it in range(1, int(max_iter) + 1):
-        s = p[i] + p[j]
-        num = np.bincount(both, np.concatenate([wij * p[j] / s, wji * p[i] / s]), n)
-        den = np.bincount(both, np.concatenate([wji / s, wij / s]), n)
-        new = num / den
-        new /= new.sum()
-        delta = np.max(np.abs(new - p))
-        p = new
-        if delta < tol:
-            return p, it, True
+    slices = _adjacency(i, j, wij, wji, n)
+    for sweep in range(1, int(max_iter) + 1):
+        prev = p.copy()
+        for m, o, w_m, l_m in slices:
+            r = 1.0 / (p[m] + p[o])
+            p[m] = np.dot(w_m, p[o] * r) / np.dot(l_m, r)
+        p /= p.sum()
+        if np.max(np.abs(p - prev)) < tol:
+            return p, sweep, True
     return p, int(max_iter), False
 
 
@@ -92,8 +115,9 @@ def _no_maximum_message(table: PairTable, wij: np.ndarray, wji: np.ndarray, labe
     )
 
 
-def _fit_connected(table: PairTable, tol: float, max_iter: int, prior: float,
-                   tie_weight: float) -> tuple[np.ndarray, int]:
+def _fit_connected(
+    table: PairTable, tol: float, max_iter: int, prior: float, tie_weight: float
+) -> tuple[np.ndarray, int]:
     wij, wji = table.credit(tie_weight=tie_weight)
     if prior > 0:
         compared = table.weights.sum(axis=1) > 0
@@ -106,14 +130,20 @@ def _fit_connected(table: PairTable, tol: float, max_iter: int, prior: float,
         raise NoFiniteScoresError(_no_maximum_message(table, wij, wji, labels))
     p, iterations, converged = newman_iteration(table.i, table.j, wij, wji, table.n_models, tol, max_iter)
     if not converged:
-        warnings.warn(f"Bradley–Terry did not reach tol={tol} in {max_iter} iterations", RankingWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"Bradley–Terry did not reach tol={tol} in {max_iter} iterations", RankingWarning, stacklevel=3
+        )
     return p, iterations
 
 
-def fit_bradley_terry(table: PairTable, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
-                      prior: float = 0.0, disconnected: Disconnected = "raise",
-                      tie_weight: float = 0.5) -> pd.Series:
+def fit_bradley_terry(
+    table: PairTable,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
+    prior: float = 0.0,
+    disconnected: Disconnected = "raise",
+    tie_weight: float = 0.5,
+) -> pd.Series:
     """Bradley–Terry scores (sum 1) from an aggregated PairTable, in `table.models` order.
 
     With `disconnected="per_component"` each connected part is fitted on its own and scaled so it sums to its
@@ -143,7 +173,8 @@ def fit_bradley_terry(table: PairTable, tol: float = DEFAULT_TOL, max_iter: int 
     warnings.warn(
         f"comparison graph has {len(parts)} disconnected parts (sizes {[len(p) for p in parts]}); scores are "
         "fitted per part, each part sums to its share of the models, and are comparable only inside a part",
-        RankingWarning, stacklevel=2,
+        RankingWarning,
+        stacklevel=2,
     )
     scores = np.empty(n)
     component = np.empty(n, dtype=np.int64)
@@ -156,9 +187,16 @@ def fit_bradley_terry(table: PairTable, tol: float = DEFAULT_TOL, max_iter: int 
     return out
 
 
-def bradley_terry(left, right, winner, weights=None, tol: float = DEFAULT_TOL,
-                  max_iter: int = DEFAULT_MAX_ITER, prior: float = 0.0,
-                  disconnected: Disconnected = "raise") -> pd.Series:
+def bradley_terry(
+    left,
+    right,
+    winner,
+    weights=None,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
+    prior: float = 0.0,
+    disconnected: Disconnected = "raise",
+) -> pd.Series:
     """Bradley–Terry scores indexed by model name, summing to 1, sorted best first.
 
     `winner` is "left", "right" or "tie"; a tie counts half a win each way. `weights` (optional) scale each
@@ -188,8 +226,9 @@ def elo_ratings(left, right, winner, weights=None, anchor: float = ELO_ANCHOR, *
     return elo_scale(bradley_terry(left, right, winner, weights, **kwargs), anchor=anchor)
 
 
-def fit_newman(table: PairTable, v_init: float = 0.5, tol: float = DEFAULT_TOL,
-               max_iter: int = DEFAULT_MAX_ITER) -> tuple[pd.Series, float]:
+def fit_newman(
+    table: PairTable, v_init: float = 0.5, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER
+) -> tuple[pd.Series, float]:
     """Newman's (2023) tie-aware Bradley–Terry model on a PairTable: scores (sum 1) and the tie parameter v.
 
     P(i beats j) = p_i / (p_i + p_j + 2v·sqrt(p_i p_j)), P(tie) = 2v·sqrt(p_i p_j) / (same denominator);
@@ -209,34 +248,44 @@ def fit_newman(table: PairTable, v_init: float = 0.5, tol: float = DEFAULT_TOL,
     n_scc, labels = _credit_graph_sccs(table, ij_half, ji_half)
     if n_scc > 1:
         raise NoFiniteScoresError(_no_maximum_message(table, ij_half, ji_half, labels))
-    both = np.concatenate([i, j])
+    slices = _adjacency(i, j, ij_half, ji_half, n)
+    wins = w[:, 0] + w[:, 1]
     p = np.full(n, 1.0 / n)
     v = float(v_init)
     for _ in range(int(max_iter)):
+        prev, v_prev = p.copy(), v
+        for m, o, a_m, l_m in slices:  # model by model, as in `newman_iteration`
+            root = np.sqrt(p[m] * p[o])
+            den = p[m] + p[o] + 2 * v * root
+            p[m] = np.dot(a_m, (p[o] + v * root) / den) / np.dot(l_m, (1 + v * np.sqrt(p[o] / p[m])) / den)
+        p /= p.sum()
         root = np.sqrt(p[i] * p[j])
         den = p[i] + p[j] + 2 * v * root
-        num = np.bincount(both, np.concatenate([ij_half * (p[j] + v * root) / den,
-                                                ji_half * (p[i] + v * root) / den]), n)
-        dsum = np.bincount(both, np.concatenate([ji_half * (1 + v * np.sqrt(p[j] / p[i])) / den,
-                                                 ij_half * (1 + v * np.sqrt(p[i] / p[j])) / den]), n)
-        new = num / dsum
-        new /= new.sum()
-        root = np.sqrt(new[i] * new[j])
-        den = new[i] + new[j] + 2 * v * root
-        wins = w[:, 0] + w[:, 1]
-        v_new = (np.sum(ties * (new[i] + new[j]) / den) / 2) / (np.sum(wins * root / den) or np.inf)
-        delta = max(np.max(np.abs(new - p)), abs(v_new - v))
-        p, v = new, float(v_new)
-        if delta < tol:
+        tied = np.sum(ties * (p[i] + p[j]) / den) / 2
+        decided = np.sum(wins * root / den)
+        v = float(tied / decided) if decided > 0 else float("inf")
+        if not np.isfinite(v):
+            raise NoFiniteScoresError(
+                "Newman's model: every comparison is a tie, so the tie parameter diverges"
+            )
+        if max(np.max(np.abs(p - prev)), abs(v - v_prev)) < tol:
             break
     else:
-        warnings.warn(f"Newman's model did not reach tol={tol} in {max_iter} iterations", RankingWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"Newman's model did not reach tol={tol} in {max_iter} iterations", RankingWarning, stacklevel=2
+        )
     return pd.Series(p, index=table.models, name="newman"), v
 
 
-def newman(left, right, winner, weights=None, v_init: float = 0.5, tol: float = DEFAULT_TOL,
-           max_iter: int = DEFAULT_MAX_ITER) -> tuple[pd.Series, float]:
+def newman(
+    left,
+    right,
+    winner,
+    weights=None,
+    v_init: float = 0.5,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
+) -> tuple[pd.Series, float]:
     """Newman's tie-aware model from raw comparisons: (scores summing to 1 best first, tie parameter v)."""
     table = aggregate(left, right, winner, weights)
     scores, v = fit_newman(table, v_init=v_init, tol=tol, max_iter=max_iter)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import RankingError
+from .errors import RankingError, show
 
 
 def _common(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -15,7 +15,7 @@ def _common(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     for name, s in (("first", a), ("second", b)):
         if not s.index.is_unique:
             dup = s.index[s.index.duplicated()][0]
-            raise RankingError(f"{name} leaderboard lists model {dup!r} more than once")
+            raise RankingError(f"{name} leaderboard lists model {show(dup)} more than once")
     common = a.index.intersection(b.index)
     x = pd.to_numeric(a.reindex(common), errors="coerce").to_numpy(dtype=np.float64)
     y = pd.to_numeric(b.reindex(common), errors="coerce").to_numpy(dtype=np.float64)

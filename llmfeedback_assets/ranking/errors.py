@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+
+def show(value) -> str:
+    """repr() of a value for an error message, without numpy's np.str_(...) wrappers."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
 
 class RankingError(ValueError):
     """Input that cannot be ranked as given (unknown labels, self-comparisons, empty or bad weights, ...)."""

@@ -10,13 +10,24 @@ import pandas as pd
 
 from .bootstrap import Method, bootstrap_bradley_terry
 from .bt import ELO_ANCHOR, ELO_SCALE, Disconnected, elo_scale, fit_bradley_terry
-from .errors import NoFiniteScoresError, RankingError, RankingWarning
+from .errors import NoFiniteScoresError, RankingError, RankingWarning, show
 from .pairs import aggregate_frame
 from .winrate import win_rates
 
 LEADERBOARD_COLUMNS = [
-    "model", "rank", "bt_score", "bt_low", "bt_high", "elo", "elo_low", "elo_high", "win_rate",
-    "win_rate_adjusted", "mean_score_turn1", "mean_score_turn2", "n_comparisons",
+    "model",
+    "rank",
+    "bt_score",
+    "bt_low",
+    "bt_high",
+    "elo",
+    "elo_low",
+    "elo_high",
+    "win_rate",
+    "win_rate_adjusted",
+    "mean_score_turn1",
+    "mean_score_turn2",
+    "n_comparisons",
 ]
 AUTO_PRIOR = 1.0
 
@@ -44,14 +55,20 @@ def _mean_single_scores(single_scores: pd.DataFrame | None) -> pd.DataFrame:
     bad |= np.isinf(score)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise RankingError(f"single_scores: score {single_scores['score'].iloc[row]!r} at row {row} is not a number")
+        raise RankingError(
+            f"single_scores: score {show(single_scores['score'].iloc[row])} at row {row} is not a number"
+        )
     turn = pd.to_numeric(single_scores["turn"], errors="coerce")
     bad_turn = ~turn.isin([1, 2])
     if bad_turn.any():
         row = int(np.flatnonzero(bad_turn.to_numpy())[0])
-        raise RankingError(f"single_scores: turn {single_scores['turn'].iloc[row]!r} at row {row} is not 1 or 2")
+        raise RankingError(
+            f"single_scores: turn {show(single_scores['turn'].iloc[row])} at row {row} is not 1 or 2"
+        )
     # Missing grades (NaN: the judge's answer could not be parsed) are left out of the means.
-    frame = pd.DataFrame({"model": single_scores["model"].astype(str), "turn": turn.astype(int), "score": score})
+    frame = pd.DataFrame(
+        {"model": single_scores["model"].astype(str), "turn": turn.astype(int), "score": score}
+    )
     means = frame.dropna().groupby(["model", "turn"])["score"].mean().unstack("turn")
     out = pd.DataFrame(index=frame["model"].unique())
     out["mean_score_turn1"] = means[1] if 1 in means.columns else np.nan
@@ -59,10 +76,16 @@ def _mean_single_scores(single_scores: pd.DataFrame | None) -> pd.DataFrame:
     return out
 
 
-def leaderboard_table(comparisons: pd.DataFrame, rounds: int = 1000, seed: int = 0,
-                      single_scores: pd.DataFrame | None = None, method: Method = "multinomial",
-                      level: float = 0.95, prior: float | None = None,
-                      disconnected: Disconnected = "raise") -> pd.DataFrame:
+def leaderboard_table(
+    comparisons: pd.DataFrame,
+    rounds: int = 1000,
+    seed: int = 0,
+    single_scores: pd.DataFrame | None = None,
+    method: Method = "multinomial",
+    level: float = 0.95,
+    prior: float | None = None,
+    disconnected: Disconnected = "raise",
+) -> pd.DataFrame:
     """One row per model with Bradley–Terry scores, bootstrap intervals, Elo scale, win rates and grades.
 
     `comparisons`: model_a, model_b, winner in {"model_a", "model_b", "tie"} (extra columns ignored).
@@ -105,13 +128,21 @@ def leaderboard_table(comparisons: pd.DataFrame, rounds: int = 1000, seed: int =
         if col not in out:
             out[col] = np.nan
     out["_grade"] = mean_grade.to_numpy()
-    out = out.sort_values(["bt_score", "_grade", "model"], ascending=[False, False, True], na_position="last",
-                          kind="stable")
+    out = out.sort_values(
+        ["bt_score", "_grade", "model"], ascending=[False, False, True], na_position="last", kind="stable"
+    )
     return out[LEADERBOARD_COLUMNS].reset_index(drop=True)
 
 
-def _compared_models(comparisons: pd.DataFrame, rounds: int, seed: int, method: Method, level: float,
-                     prior: float | None, disconnected: Disconnected) -> pd.DataFrame:
+def _compared_models(
+    comparisons: pd.DataFrame,
+    rounds: int,
+    seed: int,
+    method: Method,
+    level: float,
+    prior: float | None,
+    disconnected: Disconnected,
+) -> pd.DataFrame:
     table = aggregate_frame(comparisons)
     if prior is None:
         try:
@@ -124,8 +155,9 @@ def _compared_models(comparisons: pd.DataFrame, rounds: int, seed: int, method: 
     else:
         prior_used = float(prior)
         scores = fit_bradley_terry(table, prior=prior_used, disconnected=disconnected)
-    boot = bootstrap_bradley_terry(table, scores.to_numpy(), rounds=rounds, seed=seed, method=method,
-                                   level=level, prior=prior_used)
+    boot = bootstrap_bradley_terry(
+        table, scores.to_numpy(), rounds=rounds, seed=seed, method=method, level=level, prior=prior_used
+    )
     if rounds > 0:
         low, high = boot.low, boot.high
         # A model that drew no comparison in every round (impossible unless rounds is tiny) keeps its point.
@@ -140,12 +172,21 @@ def _compared_models(comparisons: pd.DataFrame, rounds: int, seed: int, method: 
         elo_low = ELO_SCALE * np.log10(low) + c
         elo_high = ELO_SCALE * np.log10(high) + c
     rates = win_rates(table)
-    board = pd.DataFrame({
-        "rank": rank_by_intervals(low, high), "bt_score": scores, "bt_low": low, "bt_high": high,
-        "elo": elo, "elo_low": elo_low, "elo_high": elo_high, "win_rate": rates["win_rate"],
-        "win_rate_adjusted": rates["win_rate_adjusted"], "n_comparisons": table.per_model(
-            table.counts.astype(np.float64))["n"],
-    }, index=table.models)
+    board = pd.DataFrame(
+        {
+            "rank": rank_by_intervals(low, high),
+            "bt_score": scores,
+            "bt_low": low,
+            "bt_high": high,
+            "elo": elo,
+            "elo_low": elo_low,
+            "elo_high": elo_high,
+            "win_rate": rates["win_rate"],
+            "win_rate_adjusted": rates["win_rate_adjusted"],
+            "n_comparisons": table.per_model(table.counts.astype(np.float64))["n"],
+        },
+        index=table.models,
+    )
     board.attrs["prior"] = prior_used
     board.attrs["elo_anchor"] = ELO_ANCHOR
     return board
@@ -189,8 +230,9 @@ def leaderboard_plot_png(df: pd.DataFrame, title: str = "Leaderboard") -> bytes:
     if len(data):
         y = np.arange(len(data))
         score = data["bt_score"].to_numpy(dtype=float)
-        err = np.vstack([score - data["bt_low"].to_numpy(dtype=float),
-                         data["bt_high"].to_numpy(dtype=float) - score])
+        err = np.vstack(
+            [score - data["bt_low"].to_numpy(dtype=float), data["bt_high"].to_numpy(dtype=float) - score]
+        )
         ax.errorbar(score, y, xerr=np.clip(err, 0, None), fmt="o", color="tab:blue", ecolor="gray", capsize=3)
         ax.set_yticks(y, [f"{r}. {m}" for r, m in zip(data["rank"], data["model"], strict=True)])
         ax.set_xlabel("Bradley–Terry score (sums to 1), 95% bootstrap interval")

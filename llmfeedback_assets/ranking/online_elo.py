@@ -11,12 +11,21 @@ import math
 import numpy as np
 import pandas as pd
 
-from .errors import RankingError
+from .errors import RankingError, show
 from .pairs import LEFT_RIGHT_LABELS, check_weights, encode_winners, factorize_models
 
 
-def online_elo(left, right, winner, weights=None, initial: float = 1000.0, k: float = 4.0,
-               scale: float = 400.0, base: float = 10.0, tie_weight: float = 0.5) -> pd.Series:
+def online_elo(
+    left,
+    right,
+    winner,
+    weights=None,
+    initial: float = 1000.0,
+    k: float = 4.0,
+    scale: float = 400.0,
+    base: float = 10.0,
+    tie_weight: float = 0.5,
+) -> pd.Series:
     """Sequential Elo ratings (every model starts at `initial`; k=4 as in Chatbot Arena), best first.
 
     Each row moves both ratings by k·weight·(actual − expected), expected = 1 / (1 + base^((r_o − r)/scale));
@@ -35,7 +44,7 @@ def online_elo(left, right, winner, weights=None, initial: float = 1000.0, k: fl
         raise RankingError(f"winner has {len(outcome)} rows but left/right have {len(lc)}")
     same = np.flatnonzero(lc == rc)
     if same.size:
-        raise RankingError(f"row {int(same[0])}: model {index[lc[same[0]]]!r} is compared with itself")
+        raise RankingError(f"row {int(same[0])}: model {show(index[lc[same[0]]])} is compared with itself")
     w = check_weights(weights, len(lc))
     actual_left = np.array([1.0, 0.0, tie_weight])[outcome]
     actual_right = np.array([0.0, 1.0, tie_weight])[outcome]

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .errors import RankingError
+from .errors import RankingError, show
 
 # Outcome columns of PairTable.counts / .weights, for the pair (i, j) with i < j.
 I_WINS, J_WINS, TIE = 0, 1, 2
@@ -53,7 +53,7 @@ def encode_winners(winner, labels: Sequence[str] = LEFT_RIGHT_LABELS, field: str
         value = None if codes[first] < 0 else uniques[codes[first]]
         unknown = sorted({str(uniques[c]) for c in np.unique(codes[bad]) if c >= 0})
         raise RankingError(
-            f"{field}: unknown label {value!r} at row {first} ({bad.size} bad rows; unknown labels {unknown}); "
+            f"{field}: unknown label {show(value)} at row {first} ({bad.size} bad rows; unknown labels {unknown}); "
             f"expected one of {list(labels)}"
         )
     return out
@@ -89,7 +89,7 @@ def check_weights(weights, n: int) -> np.ndarray:
     if bad.size:
         first = int(bad[0])
         raise RankingError(
-            f"weights: value {w[first]!r} at row {first} is not a finite non-negative number ({bad.size} bad rows)"
+            f"weights: value {show(w[first])} at row {first} is not a finite non-negative number ({bad.size} bad rows)"
         )
     return w
 
@@ -116,7 +116,9 @@ class PairTable:
     def n_comparisons(self) -> int:
         return int(self.counts.sum())
 
-    def credit(self, weights: np.ndarray | None = None, tie_weight: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    def credit(
+        self, weights: np.ndarray | None = None, tie_weight: float = 0.5
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Win credit of i over j and of j over i per pair; ties count `tie_weight` of a win each way.
 
         `weights` may be (P, 3) or a batch (B, P, 3) of reweighted outcome totals (the bootstrap).
@@ -133,18 +135,24 @@ class PairTable:
         wins = np.bincount(self.i, w[:, I_WINS], n) + np.bincount(self.j, w[:, J_WINS], n)
         losses = np.bincount(self.i, w[:, J_WINS], n) + np.bincount(self.j, w[:, I_WINS], n)
         ties = np.bincount(self.i, w[:, TIE], n) + np.bincount(self.j, w[:, TIE], n)
-        return pd.DataFrame({"wins": wins, "losses": losses, "ties": ties, "n": wins + losses + ties},
-                            index=self.models)
+        return pd.DataFrame(
+            {"wins": wins, "losses": losses, "ties": ties, "n": wins + losses + ties}, index=self.models
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """Long form: one row per (model_a, model_b, outcome) with a non-zero count, model_a < model_b in index order."""
         k, o = np.nonzero(self.counts)
         names = np.asarray(self.models, dtype=object)
         outcome = np.array(["model_a", "model_b", "tie"], dtype=object)[o]
-        return pd.DataFrame({
-            "model_a": names[self.i[k]], "model_b": names[self.j[k]], "outcome": outcome,
-            "count": self.counts[k, o].astype(np.int64), "weight": self.weights[k, o],
-        })
+        return pd.DataFrame(
+            {
+                "model_a": names[self.i[k]],
+                "model_b": names[self.j[k]],
+                "outcome": outcome,
+                "count": self.counts[k, o].astype(np.int64),
+                "weight": self.weights[k, o],
+            }
+        )
 
     def components(self) -> list[np.ndarray]:
         """Connected parts of the comparison graph (pairs with positive weight), largest first."""
@@ -160,12 +168,18 @@ class PairTable:
         remap = np.full(self.n_models, -1, dtype=np.int64)
         remap[members] = np.arange(len(members))
         keep = (remap[self.i] >= 0) & (remap[self.j] >= 0)
-        return PairTable(self.models[members], remap[self.i[keep]], remap[self.j[keep]],
-                         self.counts[keep], self.weights[keep])
+        return PairTable(
+            self.models[members],
+            remap[self.i[keep]],
+            remap[self.j[keep]],
+            self.counts[keep],
+            self.weights[keep],
+        )
 
 
-def aggregate_codes(lc: np.ndarray, rc: np.ndarray, outcome: np.ndarray, index: pd.Index,
-                    weights: np.ndarray | None = None) -> PairTable:
+def aggregate_codes(
+    lc: np.ndarray, rc: np.ndarray, outcome: np.ndarray, index: pd.Index, weights: np.ndarray | None = None
+) -> PairTable:
     """Build the PairTable from integer codes; `outcome` 0 = left won, 1 = right won, 2 = tie."""
     n_rows = len(lc)
     if n_rows == 0:
@@ -175,7 +189,7 @@ def aggregate_codes(lc: np.ndarray, rc: np.ndarray, outcome: np.ndarray, index: 
     if same.size:
         first = int(same[0])
         raise RankingError(
-            f"row {first}: model {index[lc[first]]!r} is compared with itself ({same.size} such rows); "
+            f"row {first}: model {show(index[lc[first]])} is compared with itself ({same.size} such rows); "
             "drop self-comparisons before ranking"
         )
     n = len(index)
@@ -189,8 +203,11 @@ def aggregate_codes(lc: np.ndarray, rc: np.ndarray, outcome: np.ndarray, index: 
     if n * n * 3 <= _DENSE_KEY_LIMIT:
         key = pair_key * 3 + o
         counts_full = np.bincount(key, minlength=n * n * 3).reshape(n * n, 3)
-        weights_full = counts_full.astype(np.float64) if weights is None else \
-            np.bincount(key, w, minlength=n * n * 3).reshape(n * n, 3)
+        weights_full = (
+            counts_full.astype(np.float64)
+            if weights is None
+            else np.bincount(key, w, minlength=n * n * 3).reshape(n * n, 3)
+        )
         present = np.flatnonzero(counts_full.sum(axis=1))
         counts = counts_full[present]
         wsum = weights_full[present]
@@ -199,8 +216,11 @@ def aggregate_codes(lc: np.ndarray, rc: np.ndarray, outcome: np.ndarray, index: 
         pairs, inverse = np.unique(pair_key, return_inverse=True)
         key = inverse * 3 + o
         counts = np.bincount(key, minlength=len(pairs) * 3).reshape(-1, 3)
-        wsum = counts.astype(np.float64) if weights is None else \
-            np.bincount(key, w, minlength=len(pairs) * 3).reshape(-1, 3)
+        wsum = (
+            counts.astype(np.float64)
+            if weights is None
+            else np.bincount(key, w, minlength=len(pairs) * 3).reshape(-1, 3)
+        )
     if not np.isfinite(wsum).all():
         raise RankingError("weights: summed weights overflow to infinity; rescale the weights")
     if wsum.sum() <= 0:
@@ -225,5 +245,6 @@ def aggregate_frame(comparisons: pd.DataFrame, weights=None) -> PairTable:
     missing = [c for c in ("model_a", "model_b", "winner") if c not in comparisons.columns]
     if missing:
         raise RankingError(f"comparisons: missing columns {missing} (have {list(comparisons.columns)})")
-    return aggregate(comparisons["model_a"], comparisons["model_b"], comparisons["winner"], weights,
-                     labels=MODEL_AB_LABELS)
+    return aggregate(
+        comparisons["model_a"], comparisons["model_b"], comparisons["winner"], weights, labels=MODEL_AB_LABELS
+    )

