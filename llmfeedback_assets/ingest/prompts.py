@@ -38,7 +38,8 @@ CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 MAX_TURNS = 2
 DEFAULT_CATEGORY = "general"
 CSV_PROMPT_COLUMNS = ("prompt", "text", "question", "instruction")
-SKIPPED_NAME_PREFIXES = ("readme", "license", "licence", "copying", "notice")
+# README.md, LICENSE, LICENSE.CC-BY, COPYING-2 ... describe a dataset folder; they hold no prompts
+_DOC_FILE = re.compile(r"(readme|licen[cs]e|copying|notice)([._-].*)?", re.IGNORECASE)
 RAW_PREVIEW_CHARS = 500
 
 _SURROGATE = re.compile("[\ud800-\udfff]")  # bytes that were not UTF-8 come back as lone surrogates
@@ -356,7 +357,7 @@ class _FileReader:
 
     # JSON / JSONL ------------------------------------------------------------------------------------
     def read_json(self, text: str, allow_array: bool) -> None:
-        stripped = text.lstrip()
+        stripped = text.lstrip(" \t\n\r")  # JSON whitespace only, as the array scanner expects
         if allow_array and stripped.startswith("["):
             units: list[_Unit] = list(_array_units(text))
         elif allow_array and "\n" in text.strip():
@@ -682,7 +683,7 @@ def read_prompt_file(path: Path, fmt: str = "auto") -> tuple[list[dict], list[Re
 
 
 def _skipped(name: str) -> bool:
-    return name.startswith(".") or name.lower().startswith(SKIPPED_NAME_PREFIXES)
+    return name.startswith(".") or _DOC_FILE.fullmatch(name) is not None
 
 
 def _source_files(path: Path) -> list[Path]:

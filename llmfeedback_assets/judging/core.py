@@ -108,7 +108,7 @@ def judge_responses(gateway: Gateway, prompts: pd.DataFrame, responses: pd.DataF
             have = {m: by[(p.prompt_id, m)] for m in models
                     if (p.prompt_id, m) in by and all(k in by[(p.prompt_id, m)] for k in range(1, t + 1))}
 
-            def hist(m: str, t: int = t, turns: list = turns) -> list[Turn]:
+            def hist(m: str, t: int = t, turns: list = turns, have: dict = have) -> list[Turn]:
                 return [Turn(turns[k - 1], have[m][k].text) for k in range(1, t)]
 
             if "single" in options.modes:
