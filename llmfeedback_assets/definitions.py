@@ -5,11 +5,13 @@ from __future__ import annotations
 import dagster as dg
 
 from .defs.automation import jobs, schedules, sensors
+from .defs.checks import spine_checks
 from .defs.resources import LLMFeedbackResource
 from .defs.spine import spine_assets
 
 defs = dg.Definitions(
     assets=[*spine_assets],
+    asset_checks=[*spine_checks],
     resources={"llmfeedback": LLMFeedbackResource()},
     jobs=jobs,
     sensors=sensors,

@@ -170,11 +170,14 @@ def test_bundled_prompts_cover_all_categories_without_rejects():
     assert 6 <= len(with_ref) <= 12
     assert set(with_ref["category"]) <= {"math", "reasoning", "coding", "extraction"}
     assert (with_ref["reference"].map(len) == with_ref["n_turns"]).all()
-    # our own wording: no prompt shares a turn with MT-bench
-    mt = DATASETS / "mt_bench" / "question.jsonl"
-    if mt.exists():
-        theirs = {t.strip() for line in mt.read_text().splitlines() for t in json.loads(line)["turns"]}
-        assert not theirs & {t for turns in df["turns"] for t in turns}
+
+
+def test_bundled_prompts_are_our_own_wording():
+    mt = dataset("mt_bench/question.jsonl")
+    theirs = {t.strip().lower() for line in mt.read_text().splitlines() for t in json.loads(line)["turns"]}
+    records, _ = read_prompt_file(BUNDLED)
+    ours = {t.lower() for r in records for t in r["turns"]}
+    assert len(ours) == sum(r["n_turns"] for r in records) and not ours & theirs
 
 
 # -- formats ---------------------------------------------------------------------------------------------
@@ -393,6 +396,20 @@ def test_invalid_utf8_line_is_rejected_and_bom_is_ignored(tmp_path):
     assert [r["turns"] for r in records] == [["ok prompt"], ["second"]]
     assert len(rejected) == 1 and rejected[0].line == 2 and "UTF-8" in rejected[0].reason
     rejected[0].raw.encode("utf-8")  # storable
+    utf16 = tmp_path / "excel.csv"
+    utf16.write_bytes("prompt,category\nCafé au lait?,food\n".encode("utf-16"))
+    records, rejected = read_prompt_file(utf16)
+    assert [(r["turns"], r["category"]) for r in records] == [(["Café au lait?"], "food")] and not rejected
+
+
+def test_broken_file_inside_a_folder_is_rejected_but_a_missing_file_source_raises(tmp_path):
+    write(tmp_path / "src" / "ok.jsonl", jsonl({"text": "fine"}))
+    (tmp_path / "src" / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    result = ingest_prompt_sources([(tmp_path / "src", "auto", None)])
+    assert [r.line for r in result.rejected] == [0] and "gone.jsonl" in result.rejected[0].reason
+    assert len(result.prompts) == 1
+    with pytest.raises(PromptSourceError, match="gone.jsonl"):
+        ingest_prompt_sources([(tmp_path / "src" / "gone.jsonl", "auto", None)])
 
 
 # -- folders, duplicates, limits, errors -----------------------------------------------------------------
@@ -407,17 +424,19 @@ def test_folder_order_skips_and_unsupported_files(tmp_path):
     write(src / ".git" / "x.jsonl", jsonl({"text": "in git dir"}))
     write(src / "README.md", "# about")
     write(src / "LICENSE", "MIT")
+    write(src / "LICENSE.CC-BY", "CC")
+    write(src / "notices.jsonl", jsonl({"text": "a prompt file whose name starts like NOTICE"}))
     write(src / "notes.txt", "hello")
     write(src / "empty.jsonl", "")
     result = ingest_prompt_sources([(src, "auto", None)])
-    assert [t[0] for t in result.prompts["turns"]] == ["from a", "from b", "from sub"]
-    assert [Path(f).name for f in result.files] == [
-        "a.jsonl",
-        "b.jsonl",
-        "empty.jsonl",
-        "notes.txt",
-        "c.jsonl",
+    assert [t[0] for t in result.prompts["turns"]] == [
+        "from a",
+        "from b",
+        "a prompt file whose name starts like NOTICE",
+        "from sub",
     ]
+    names = [Path(f).name for f in result.files]
+    assert names == ["a.jsonl", "b.jsonl", "empty.jsonl", "notes.txt", "notices.jsonl", "c.jsonl"]
     got = {Path(r.source_file).name: (r.line, r.reason) for r in result.rejected}
     assert got["notes.txt"][0] == 0 and "unsupported file type .txt" in got["notes.txt"][1]
     assert got["empty.jsonl"] == (0, "file is empty")
@@ -581,7 +600,7 @@ def test_valid_csv_rows_survive_next_to_garbage(tmp_path, rows):
 @given(
     n=st.integers(2, 6),
     broken=st.integers(0, 5),
-    garbage=st.text(st.sampled_from("ab1 ,:-.\t\n\"{}]true"), max_size=12),
+    garbage=st.text(st.sampled_from('ab1 ,:-.\t\n"{}]true'), max_size=12),
 )
 def test_pretty_json_array_items_survive_a_broken_neighbour(tmp_path, n, broken, garbage):
     broken %= n

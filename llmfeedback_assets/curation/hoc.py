@@ -28,11 +28,47 @@ def consensus_from_triples(c3: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return c3.sum(axis=(1, 2)), c3.sum(axis=2), c3
 
 
-def analytical_consensus(T: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def analytical_consensus(T: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Consensus implied by T and p: c1 = p T, c2 = T' diag(p) T, c3[a,b,c] = sum_i p_i T_ia T_ib T_ic."""
     c1 = p @ T
-    c2 = torch.einsum("i,ia,ib->ab", p, T, T)
-    c3 = torch.einsum("i,ia,ib,ic->abc", p, T, T, T)
+    pt = p[:, None] * T
+    c2 = T.T @ pt
+    c3 = np.einsum("ia,ib,ic->abc", pt, T, T, optimize=False)
     return c1, c2, c3
+
+
+def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def hoc_loss_and_grad(t_logits: np.ndarray, p_logits: np.ndarray, c_est) -> tuple[float, np.ndarray, np.ndarray]:
+    """Loss sum_j ||c_est_j - c_j(T, p)|| and its gradient w.r.t. the softmax logits of T (rows) and p.
+
+    Written out by hand: the problem is tiny (K <= ~10), and autograd's per-op overhead made 1501 steps
+    take tens of seconds."""
+    T = _softmax(t_logits, 1)
+    p = _softmax(p_logits, 0)
+    ana = analytical_consensus(T, p)
+    loss = 0.0
+    g = []
+    for est, a in zip(c_est, ana, strict=True):
+        diff = est - a
+        norm = float(np.sqrt(np.sum(diff * diff)))
+        loss += norm
+        g.append(-diff / norm if norm > 0 else np.zeros_like(diff))
+    g1, g2, g3 = g
+    # d/dT[i, a]
+    g2s = g2 + g2.T
+    g3s = g3 + g3.transpose(1, 0, 2) + g3.transpose(2, 0, 1)
+    d_t = p[:, None] * (g1[None, :] + T @ g2s.T + np.einsum("abc,ib,ic->ia", g3s, T, T, optimize=False))
+    # d/dp[i]
+    d_p = T @ g1 + np.einsum("ab,ia,ib->i", g2, T, T, optimize=False) + np.einsum(
+        "abc,ia,ib,ic->i", g3, T, T, T, optimize=False)
+    # back through the softmaxes
+    d_tl = T * (d_t - np.sum(d_t * T, axis=1, keepdims=True))
+    d_pl = p * (d_p - np.sum(d_p * p))
+    return loss, d_tl, d_pl
 
 
 @dataclass
@@ -45,27 +81,28 @@ class HocSolution:
 
 def solve_hoc(c1: np.ndarray, c2: np.ndarray, c3: np.ndarray, *, steps: int = 1501, lr: float = 0.1,
               seed: int = 0) -> HocSolution:
-    """Fit T and p to measured consensus. Published defaults: Adam, lr 0.1, 1501 steps, T initialised
-    to softmax(5I - 1) (diagonally dominant, which picks the label permutation where most scores are right),
-    p to softmax(1/K + U[0, 0.1)). Runs in float64 and returns the iterate with the lowest loss."""
+    """Fit T and p to measured consensus. Published defaults: Adam (torch's defaults: betas 0.9/0.999,
+    eps 1e-8), lr 0.1, 1501 steps, T initialised to softmax(5I - 1) (diagonally dominant, which picks the
+    label permutation where most scores are right), p to softmax(1/K + U[0, 0.1)). Runs in float64 and
+    returns the iterate with the lowest loss."""
     k = c1.shape[0]
     gen = torch.Generator().manual_seed(int(seed))
-    t_logits = (5.0 * torch.eye(k, dtype=torch.float64) - 1.0).requires_grad_(True)
-    p_logits = (torch.ones(k, dtype=torch.float64) / k
-                + torch.rand(k, generator=gen, dtype=torch.float32).double() * 0.1).requires_grad_(True)
-    target = [torch.as_tensor(c, dtype=torch.float64) for c in (c1, c2, c3)]
-    opt = torch.optim.Adam([t_logits, p_logits], lr=lr)
-    best = (float("inf"), None, None)
-    for _ in range(steps):
-        opt.zero_grad()
-        T = torch.softmax(t_logits, dim=1)
-        p = torch.softmax(p_logits, dim=0)
-        loss = sum(torch.linalg.norm(est - ana) for est, ana in zip(target, analytical_consensus(T, p),
-                                                                       strict=True))
-        value = float(loss)
-        if value < best[0]:
-            best = (value, T.detach().clone(), p.detach().clone())
-        loss.backward()
-        opt.step()
-    return HocSolution(transition_matrix=best[1].numpy(), clean_prior=best[2].numpy(), loss=best[0],
-                       steps=steps)
+    params = [5.0 * np.eye(k) - 1.0,
+              np.full(k, 1.0 / k) + torch.rand(k, generator=gen, dtype=torch.float32).double().numpy() * 0.1]
+    c_est = tuple(np.asarray(c, dtype=np.float64) for c in (c1, c2, c3))
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    m = [np.zeros_like(q) for q in params]
+    v = [np.zeros_like(q) for q in params]
+    best = (float("inf"), params[0].copy(), params[1].copy())
+    for step in range(1, steps + 1):
+        loss, *grads = hoc_loss_and_grad(params[0], params[1], c_est)
+        if loss < best[0]:
+            best = (loss, params[0].copy(), params[1].copy())
+        for q, gq, mq, vq in zip(params, grads, m, v, strict=True):
+            mq *= b1
+            mq += (1 - b1) * gq
+            vq *= b2
+            vq += (1 - b2) * gq * gq
+            q -= lr * (mq / (1 - b1 ** step)) / (np.sqrt(vq / (1 - b2 ** step)) + eps)
+    return HocSolution(transition_matrix=_softmax(best[1], 1), clean_prior=_softmax(best[2], 0),
+                       loss=best[0], steps=steps)

@@ -201,14 +201,25 @@ def neighbors_in_sample(
     return idx, sims, int(short.size)
 
 
-def graph_size_for_sampling(
-    n: int, sample_size: int, needed: int, *, tail: float = 1e-4, cap: int = 128
-) -> int:
+def _binom_cdf(x: int, trials: int, prob: float) -> float:
+    """P(Binomial(trials, prob) <= x), summed in log space (no scipy import on the hot path)."""
+    if x < 0:
+        return 0.0
+    if x >= trials:
+        return 1.0
+    lp, lq = math.log(prob), math.log1p(-prob)
+    total = 0.0
+    for j in range(x + 1):
+        total += math.exp(math.lgamma(trials + 1) - math.lgamma(j + 1) - math.lgamma(trials - j + 1)
+                          + j * lp + (trials - j) * lq)
+    return min(total, 1.0)
+
+
+def graph_size_for_sampling(n: int, sample_size: int, needed: int, *, tail: float = 1e-4,
+                            cap: int = 128) -> int:
     """Graph width L such that a point misses `needed` in-sample neighbours among its first L with
     probability <= `tail` (each other point is in the sample with probability (m-1)/(n-1)). Rows that still
     fall short are answered by brute force, so this only trades memory for fallback work."""
-    from scipy.stats import binom
-
     if n <= 1:
         return 1
     f = (sample_size - 1) / (n - 1)
@@ -216,7 +227,7 @@ def graph_size_for_sampling(
         return min(n - 1, needed)
     if f <= 0:
         return min(n - 1, cap)
-    lo = needed
-    while lo < cap and binom.cdf(needed - 1, lo, f) > tail:
-        lo += max(1, int(math.ceil(lo * 0.1)))
-    return int(min(n - 1, max(needed, min(lo, cap))))
+    width = needed
+    while width < cap and _binom_cdf(needed - 1, width, f) > tail:
+        width += 1
+    return int(min(n - 1, width))

@@ -26,11 +26,13 @@ def prompts(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource)
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
     sources = [(config.resolve(s.path), s.format, s.limit) for s in config.prompt_sources]
+    incoming = config.resolve(config.incoming_dir)
+    if incoming.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in incoming.iterdir()):
+        sources.append((incoming, "auto", None))
     result = ingest_prompt_sources(sources)
     wh.replace_table("prompts", result.prompts)
-    rejected = pd.DataFrame([{**r.__dict__, "asset": "prompts",
-                              "rejected_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
-                             for r in result.rejected], columns=columns("rejected_inputs"))
+    rejected = result.rejected_frame().assign(asset="prompts",
+                                              rejected_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
     wh.replace_where("rejected_inputs", rejected, {"asset": "prompts"})
     for r in result.rejected:
         context.log.warning(f"rejected {r.source_file}:{r.line}: {r.reason}")
@@ -65,6 +67,7 @@ def responses(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResourc
 
 
 @dg.asset(group_name="judging", kinds=KINDS, deps=[prompts, responses], partitions_def=judge_model_partitions,
+          automation_condition=dg.AutomationCondition.eager(),
           description="One judge model's verdicts: single-answer grades 1-10 per turn (reference-guided where a "
                       "reference exists) and pairwise A/B/tie asked in both orders. Partitioned per judge.")
 def judgments(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
@@ -87,6 +90,7 @@ def judgments(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResourc
 
 
 @dg.asset(group_name="analysis", kinds=KINDS, deps=[judgments, sim_ground_truth],
+          automation_condition=dg.AutomationCondition.eager(),
           description="Per judge and pooled (judge_model='__pooled__'): Bradley-Terry scores with bootstrap 95% "
                       "intervals, Elo-scale ratings, adjusted win rates and mean single-answer grades per turn; "
                       "with the simulator, the latent quality and the rank correlation with it.")

@@ -2,9 +2,10 @@
 
 Looks each request up in the journal first (a rerun pays for nothing twice), then sends what is missing
 concurrently under per-model limits: a concurrency cap and token buckets for requests, input tokens and
-output tokens per minute. Retries 429/5xx/timeouts/malformed bodies with capped, jittered exponential
-backoff, waiting exactly what Retry-After says when the server says it; fails fast on errors that
-retrying cannot fix. Every answer is journaled the moment it arrives.
+output tokens per minute. Retries 429/5xx/timeouts/dropped connections/malformed bodies with capped,
+jittered exponential backoff, waiting exactly what Retry-After says when the server says it; fails fast on
+errors that retrying cannot fix (bad key, unknown model, no quota). Every answer is journaled the moment it
+arrives. Models configured with `batch: true` go through the provider's batch API instead (half price).
 """
 
 from __future__ import annotations
@@ -12,57 +13,67 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..config import Config, ConfigError, ModelSpec
 from ..warehouse import Warehouse
 from .journal import Journal
 from .limits import ModelLimiter
-from .providers import make_provider
+from .providers import Provider, make_provider
 from .types import ChatRequest, ChatResult, FatalModelError, ProviderError, request_key
 
 log = logging.getLogger("llmfeedback.gateway")
 
-# A request whose failure means the whole run is misconfigured (bad key, no such model, no quota).
-FATAL_RUN_STATUSES = {401, 403, 404}
-
 
 def estimate_input_tokens(req: ChatRequest) -> int:
-    return max(1, sum(len(c) for _, c in req.messages) // 4)
+    """A cheap, tokenizer-free estimate (~4 characters per token plus a few per message)."""
+    return max(1, sum(len(c) for _, c in req.messages) // 4 + 4 * len(req.messages))
 
 
 @dataclass
 class RunStats:
-    total: int = 0
-    done: int = 0
-    cache_hits: int = 0
-    sent: int = 0
-    failed: int = 0
-    retries: int = 0
-    rate_limited: int = 0
+    total: int = 0  # requests asked for (duplicates included)
+    done: int = 0  # of those, answered (from the journal or the provider) or failed for good
+    cache_hits: int = 0  # answered from the journal
+    sent: int = 0  # distinct requests sent to a provider in this run
+    failed: int = 0  # distinct requests that failed for good
+    retries: int = 0  # extra attempts after a retryable failure
+    rate_limited: int = 0  # 429 answers received
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    batches_submitted: int = 0
+    batches_resumed: int = 0  # batch jobs of an earlier run collected by this one
     started: float = field(default_factory=time.monotonic)
 
     @property
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started
 
+    @property
+    def rate(self) -> float:
+        """Requests answered by a provider per second (journal hits are not work)."""
+        return (self.done - self.cache_hits) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
     def line(self) -> str:
-        rate = self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        return (f"{self.done}/{self.total} done, {rate:.1f}/s, ETA {eta:.0f}s, cache hits {self.cache_hits}, "
-                f"failed {self.failed}, retries {self.retries}, tokens {self.input_tokens}+{self.output_tokens}, "
-                f"${self.cost_usd:.4f}")
+        rate = self.rate
+        left = self.total - self.done
+        eta = f"{left / rate:.0f}s" if rate > 0 else ("0s" if left == 0 else "?")
+        return (f"{self.done}/{self.total} done, {rate:.1f}/s, ETA {eta}, cache hits {self.cache_hits}, "
+                f"failed {self.failed}, retries {self.retries}, 429s {self.rate_limited}, "
+                f"tokens {self.input_tokens}+{self.output_tokens}, ${self.cost_usd:.4f}")
 
     def as_metadata(self) -> dict:
         return {"requests": self.total, "cache_hits": self.cache_hits, "sent": self.sent, "failed": self.failed,
                 "retries": self.retries, "rate_limited_429": self.rate_limited,
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "cost_usd": round(self.cost_usd, 6), "wall_s": round(self.elapsed_s, 3)}
+                "cost_usd": round(self.cost_usd, 6), "wall_s": round(self.elapsed_s, 3),
+                "batches_submitted": self.batches_submitted, "batches_resumed": self.batches_resumed}
 
 
 def cost_of(spec: ModelSpec, input_tokens: int, output_tokens: int, batch: bool = False) -> float:
@@ -70,75 +81,158 @@ def cost_of(spec: ModelSpec, input_tokens: int, output_tokens: int, batch: bool 
     return cost * (0.5 if batch else 1.0)
 
 
+class _Run:
+    """The mutable state of one `arun`: results, stats, the journal, the progress bar."""
+
+    def __init__(self, journal: Journal, stats: RunStats, occurrences: Counter, bar):
+        self.journal = journal
+        self.stats = stats
+        self.occurrences = occurrences
+        self.results: dict[str, ChatResult] = {}
+        self.bar = bar
+
+    def finish(self, res: ChatResult, spec: ModelSpec, batch: bool = False) -> None:
+        """Journal one final result and count it."""
+        self.journal.record(res, provider=spec.provider, batch=batch)
+        self.results[res.request_key] = res
+        st = self.stats
+        n = self.occurrences[res.request_key]
+        st.done += n
+        st.sent += 1
+        st.input_tokens += res.input_tokens
+        st.output_tokens += res.output_tokens
+        st.cost_usd += res.cost_usd
+        if not res.ok:
+            st.failed += 1
+            log.warning("request %s to %s failed: %s", res.request_key[:12], spec.name, res.error)
+        if self.bar is not None:
+            self.bar.update(n)
+
+
 class Gateway:
-    """Send chat requests for configured models; see the module docstring for the guarantees."""
+    """Send chat requests for configured models; see the module docstring for the guarantees.
+
+    progress: called with the RunStats every `progress_every_s` seconds and once at the end (a Dagster
+      asset passes `lambda s: context.log.info(s.line())`).
+    progress_bar: show a tqdm bar on stderr (command-line runs).
+    journal_flush_s: how often answers are merged from the spool into DuckDB.
+    batch_poll_s / batch_wait_s: batch-mode polling interval, and how long one run waits for batch jobs
+      before raising BatchPending (None: until they end; a rerun resumes them either way).
+    bad_request_limit: stop a model whose first N answers are all non-retryable request errors (HTTP 400):
+      the configuration is wrong, not the requests.
+    """
 
     def __init__(self, config: Config, warehouse: Warehouse, progress: Callable[[RunStats], None] | None = None,
-                 progress_every_s: float = 10.0, backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0):
+                 progress_every_s: float = 10.0, backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0, *,
+                 progress_bar: bool = False, journal_flush_s: float = 2.0, batch_poll_s: float = 30.0,
+                 batch_wait_s: float | None = None, bad_request_limit: int = 10):
         self.config = config
         self.warehouse = warehouse
         self.progress = progress
         self.progress_every_s = progress_every_s
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
-        self._providers: dict = {}
-        self._limiters: dict[str, ModelLimiter] = {}
+        self.progress_bar = progress_bar
+        self.journal_flush_s = journal_flush_s
+        self.batch_poll_s = batch_poll_s
+        self.batch_wait_s = batch_wait_s
+        self.bad_request_limit = bad_request_limit
+        self._providers: dict[str, Provider] = {}
 
     # -- public ----------------------------------------------------------------------------------------
     def key_for(self, req: ChatRequest) -> str:
-        spec = self.config.model(req.model)
-        return request_key(spec.provider, spec.model_id, req, *self._sampling(spec, req))
+        return self._key(self.config.model(req.model), req)
+
+    def estimate(self, requests: Iterable[ChatRequest]):
+        """Dry-run cost estimate of these requests (journal hits cost nothing); see `cost.estimate_cost`."""
+        from .cost import estimate_cost
+
+        return estimate_cost(self.config, self.warehouse, list(requests))
 
     def run(self, requests: Iterable[ChatRequest]) -> tuple[list[ChatResult], RunStats]:
         """Answer every request (from the journal or the provider), in order."""
-        return asyncio.run(self.arun(list(requests)))
-
-    async def arun(self, requests: list[ChatRequest]) -> tuple[list[ChatResult], RunStats]:
-        specs = {r.model: self.config.model(r.model) for r in requests}
-        self.config.check_secrets(list(specs))
-        stats = RunStats(total=len(requests))
-        keys = [self.key_for(r) for r in requests]
-        journal = Journal(self.warehouse)
+        requests = list(requests)
         try:
-            hits = journal.lookup(keys)
-            results: dict[str, ChatResult] = {}
-            todo: dict[str, ChatRequest] = {}
-            for key, req in zip(keys, requests, strict=True):
-                if key in hits:
-                    results[key] = _from_row(hits[key])
-                elif key not in todo:
-                    todo[key] = req
-            stats.cache_hits = sum(1 for k in keys if k in hits)
-            stats.done = stats.cache_hits
-            stopper = asyncio.Event()
-            ticker = asyncio.create_task(self._tick(stats, journal, stopper))
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun(requests))
+        # Called from inside an event loop (a notebook): run on a private loop in a helper thread.
+        box: dict = {}
+
+        def target() -> None:
             try:
-                tasks = [asyncio.create_task(self._one(key, req, specs[req.model], journal, stats))
-                         for key, req in todo.items()]
-                for fut in asyncio.as_completed(tasks):
-                    res = await fut
-                    results[res.request_key] = res
-            except BaseException:
-                for t in tasks:
-                    t.cancel()
-                raise
+                box["value"] = asyncio.run(self.arun(requests))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = exc
+
+        t = threading.Thread(target=target, name="llm-gateway")
+        t.start()
+        t.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    async def arun(self, requests: Iterable[ChatRequest]) -> tuple[list[ChatResult], RunStats]:
+        requests = list(requests)
+        specs: dict[str, ModelSpec] = {}
+        for r in requests:
+            if r.model not in specs:
+                specs[r.model] = self.config.model(r.model)
+        self.config.check_secrets(list(specs))
+        providers = {name: self._provider(spec) for name, spec in specs.items()}
+        stats = RunStats(total=len(requests))
+        keys = [self._key(specs[r.model], r) for r in requests]
+        occurrences = Counter(keys)
+        journal = await asyncio.to_thread(Journal, self.warehouse, self.journal_flush_s)
+        bar = None
+        try:
+            hits = await asyncio.to_thread(journal.lookup, keys)
+            stats.cache_hits = sum(occurrences[k] for k in hits)
+            stats.done = stats.cache_hits
+            todo: dict[str, dict[str, ChatRequest]] = {}
+            for key, req in zip(keys, requests, strict=True):
+                if key not in hits:
+                    todo.setdefault(req.model, {}).setdefault(key, req)
+            bar = self._make_bar(stats) if self.progress_bar else None
+            run = _Run(journal, stats, occurrences, bar)
+            run.results.update({k: _from_row(row) for k, row in hits.items()})
+            jobs = []
+            for model, items in todo.items():
+                spec, provider = specs[model], providers[model]
+                if spec.batch and provider.supports_batch:
+                    from .batch import BatchRunner
+
+                    jobs.append(BatchRunner(self, spec, provider, run).run(items))
+                else:
+                    if spec.batch:
+                        log.info("model %s: provider %s has no batch API; sending requests directly",
+                                 spec.name, spec.provider)
+                    jobs.append(self._stream(spec, provider, items, run))
+            stopper = asyncio.Event()
+            ticker = asyncio.create_task(self._tick(run, stopper))
+            try:
+                await _all_or_nothing(jobs)
             finally:
                 stopper.set()
                 await ticker
                 await self._close_providers()
-            if self.progress:
-                self.progress(stats)
-            return [results[k] for k in keys], stats
+            self._report(run)
+            return [run.results[k] for k in keys], stats
         finally:
+            if bar is not None:
+                bar.close()
             await asyncio.to_thread(journal.close)
 
     # -- internals -------------------------------------------------------------------------------------
+    def _key(self, spec: ModelSpec, req: ChatRequest) -> str:
+        return request_key(spec.provider, spec.model_id, req, *self._sampling(spec, req))
+
     def _sampling(self, spec: ModelSpec, req: ChatRequest) -> tuple[float, int]:
         temperature = spec.temperature if req.temperature is None else req.temperature
         max_tokens = spec.max_tokens if req.max_tokens is None else req.max_tokens
         return float(temperature), int(max_tokens)
 
-    def _provider(self, spec: ModelSpec):
+    def _provider(self, spec: ModelSpec) -> Provider:
         if spec.provider not in self._providers:
             try:
                 self._providers[spec.provider] = make_provider(spec.provider)
@@ -146,86 +240,150 @@ class Gateway:
                 raise ConfigError(f"model {spec.name}: {exc}") from None
         return self._providers[spec.provider]
 
-    def _limiter(self, spec: ModelSpec) -> ModelLimiter:
-        if spec.name not in self._limiters:
-            self._limiters[spec.name] = ModelLimiter.from_spec(spec)
-        return self._limiters[spec.name]
-
     async def _close_providers(self) -> None:
         for p in self._providers.values():
             await p.aclose()
-        self._providers.clear()
-        self._limiters.clear()  # limiters hold loop-bound primitives
+        self._providers.clear()  # clients hold loop-bound connections
 
-    async def _tick(self, stats: RunStats, journal: Journal, stopper: asyncio.Event) -> None:
+    def _make_bar(self, stats: RunStats):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=stats.total, initial=stats.cache_hits, desc="llm requests", unit="req",
+                    dynamic_ncols=True, mininterval=0.5, smoothing=0.1, file=sys.stderr)
+
+    def _report(self, run: _Run) -> None:
+        if run.bar is not None:
+            st = run.stats
+            run.bar.set_postfix_str(f"hits {st.cache_hits} failed {st.failed} 429s {st.rate_limited} "
+                                    f"tok {st.input_tokens}+{st.output_tokens} ${st.cost_usd:.4f}", refresh=True)
+        if self.progress:
+            self.progress(run.stats)
+
+    async def _tick(self, run: _Run, stopper: asyncio.Event) -> None:
+        """Flush the journal and report progress at a steady cadence, not per request."""
         last = time.monotonic()
         while not stopper.is_set():
             try:
                 await asyncio.wait_for(stopper.wait(), timeout=0.5)
             except TimeoutError:
                 pass
-            if journal.due():
-                await asyncio.to_thread(journal.flush)
+            if run.journal.due():
+                try:
+                    await asyncio.to_thread(run.journal.flush)
+                except Exception as exc:  # noqa: BLE001 - rows stay in the spool; close() tries again
+                    log.warning("journal flush postponed: %s", exc)
+            if run.bar is not None:
+                st = run.stats
+                run.bar.set_postfix_str(f"hits {st.cache_hits} failed {st.failed} 429s {st.rate_limited} "
+                                        f"${st.cost_usd:.4f}", refresh=False)
             if self.progress and time.monotonic() - last >= self.progress_every_s:
-                self.progress(stats)
+                self.progress(run.stats)
                 last = time.monotonic()
 
-    async def _one(self, key: str, req: ChatRequest, spec: ModelSpec, journal: Journal, stats: RunStats) -> ChatResult:
-        provider = self._provider(spec)
-        limiter = self._limiter(spec)
+    def backoff(self, attempt: int) -> float:
+        """Capped exponential backoff with full jitter around the nominal wait (0.5x .. 1.5x)."""
+        return min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1)) * (0.5 + random.random())
+
+    async def _stream(self, spec: ModelSpec, provider: Provider, items: dict[str, ChatRequest], run: _Run) -> None:
+        """Send one model's requests with a fixed pool of workers.
+
+        Twice as many workers as the concurrency cap: a request sleeping in backoff holds a worker but not
+        a slot, so the slots stay busy. Workers (not one task per request) keep memory flat at 100k requests.
+        """
+        limiter = None if provider.local else ModelLimiter.from_spec(spec)
+        queue = deque(items.items())
+        guard = _BadRequestGuard(spec.name, self.bad_request_limit)
+        n_workers = min(len(queue), spec.max_concurrency * (1 if provider.local else 2))
+
+        async def worker() -> None:
+            while queue:
+                key, req = queue.popleft()
+                res = await self._one(key, req, spec, provider, limiter, run.stats)
+                guard.observe(res)
+                run.finish(res, spec)
+
+        await _all_or_nothing([worker() for _ in range(n_workers)])
+
+    async def _one(self, key: str, req: ChatRequest, spec: ModelSpec, provider: Provider,
+                   limiter: ModelLimiter | None, stats: RunStats) -> ChatResult:
         temperature, max_tokens = self._sampling(spec, req)
         est_in = estimate_input_tokens(req)
         attempts = 0
         t0 = time.monotonic()
-        last_error = ""
         while True:
             attempts += 1
-            async with limiter.slot(est_in, max_tokens, unlimited=spec.is_simulated) as charge:
-                try:
+            err: ProviderError | None = None
+            try:
+                if limiter is None:
                     reply = await provider.complete(spec, req, temperature, max_tokens)
-                    charge.settle(reply.input_tokens, reply.output_tokens)
-                except ProviderError as exc:
-                    charge.settle(est_in, 0)
-                    err = exc
                 else:
-                    err = None
+                    async with limiter.slot(est_in, max_tokens) as charge:
+                        try:
+                            reply = await provider.complete(spec, req, temperature, max_tokens)
+                        except BaseException:
+                            charge.settle(est_in, 0)
+                            raise
+                        charge.settle(reply.input_tokens, reply.output_tokens)
+            except ProviderError as exc:
+                err = exc
+            except Exception as exc:  # noqa: BLE001 - nothing a provider raises may crash a long run
+                err = ProviderError(f"model {spec.name}: unexpected {type(exc).__name__}: {exc}", retryable=True)
             if err is None:
                 cost = cost_of(spec, reply.input_tokens, reply.output_tokens)
-                res = ChatResult(key, spec.name, "ok", reply.text, reply.input_tokens, reply.output_tokens, cost,
-                                 time.monotonic() - t0, attempts)
-                stats.sent += 1
-                stats.input_tokens += reply.input_tokens
-                stats.output_tokens += reply.output_tokens
-                stats.cost_usd += cost
-                break
-            last_error = str(err)
+                return ChatResult(key, spec.name, "ok", reply.text, reply.input_tokens, reply.output_tokens, cost,
+                                  time.monotonic() - t0, attempts)
             if err.status == 429:
                 stats.rate_limited += 1
-            if not err.retryable:
-                if err.status in FATAL_RUN_STATUSES or "insufficient quota" in last_error:
-                    raise FatalModelError(last_error)
-                res = ChatResult(key, spec.name, "failed", None, attempts=attempts, error=last_error,
-                                 latency_s=time.monotonic() - t0)
-                break
-            if attempts > spec.max_retries:
-                res = ChatResult(key, spec.name, "failed", None, attempts=attempts,
-                                 error=f"gave up after {attempts} attempts: {last_error}",
-                                 latency_s=time.monotonic() - t0)
-                break
+            if err.fatal:
+                raise FatalModelError(str(err))
+            if not err.retryable or attempts > spec.max_retries:
+                error = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
+                return ChatResult(key, spec.name, "failed", None, attempts=attempts, error=error,
+                                  latency_s=time.monotonic() - t0)
             stats.retries += 1
-            if err.retry_after_s is not None:
-                wait = err.retry_after_s
-                if err.status == 429:
-                    limiter.pause(wait)  # the whole model waits, not just this request
-            else:
-                wait = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempts - 1)) * (0.5 + random.random())
+            wait = err.retry_after_s if err.retry_after_s is not None else self.backoff(attempts)
+            if err.status == 429 and limiter is not None:
+                limiter.rate_limited(wait)  # the whole model waits, not just this request
             await asyncio.sleep(wait)
-        if res.status != "ok":
-            stats.failed += 1
-            log.warning("request %s to %s failed: %s", key[:12], spec.name, res.error)
-        journal.record(res, provider=spec.provider)
-        stats.done += 1
-        return res
+
+
+class _BadRequestGuard:
+    """Stops a model whose first answers are all request errors: every request will fail the same way."""
+
+    def __init__(self, model: str, limit: int):
+        self.model, self.limit = model, limit
+        self.ok = 0
+        self.bad = 0
+
+    def observe(self, res: ChatResult) -> None:
+        if res.ok:
+            self.ok += 1
+        elif self.ok == 0 and res.attempts == 1 and self.limit > 0:
+            self.bad += 1
+            if self.bad >= self.limit:
+                raise FatalModelError(f"model {self.model}: the first {self.bad} requests were all rejected "
+                                      f"without an answer; last error: {res.error}")
+
+
+async def _all_or_nothing(coros: list[Awaitable]) -> None:
+    """Run coroutines concurrently; on the first error cancel the rest and raise that error."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    for t in pending:
+        t.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    for t in tasks:
+        if t.done() and not t.cancelled() and t.exception() is not None:
+            raise t.exception()
 
 
 def _from_row(row: dict) -> ChatResult:

@@ -1,9 +1,13 @@
 """The request journal: every answer is durable the moment it arrives.
 
-Each answer is appended to a per-process spool file (one JSON line, flushed to the kernel at once, so a
-SIGKILL loses only requests still in flight) and merged into the `llm_journal` DuckDB table in short batched
-transactions. Lookups read both, so a rerun after a crash pays for nothing twice. Spools of dead processes
-are merged and removed by the next process that opens the journal.
+Each answer is appended to a per-process spool file (one JSON line, handed to the kernel at once, so a
+SIGKILL loses only the requests still in flight) and merged into the `llm_journal` DuckDB table in short
+batched transactions, so the long model calls never hold the single-writer DuckDB lock. Lookups read the
+table and every spool, so a rerun after a crash pays for nothing twice. Spools of dead processes are merged
+and removed by the next process that opens the journal.
+
+Batch jobs submitted to a provider are recorded in `llm_batches` (id, model, request keys) the moment they
+are accepted, so a later run polls and collects them instead of paying for the same requests again.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -18,10 +23,41 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..warehouse import Warehouse, columns
+from ..warehouse import Warehouse, columns, register_table
 from .types import ChatResult
 
 JOURNAL_COLUMNS = columns("llm_journal")
+
+BATCH_COLUMNS = [
+    ("batch_id", "VARCHAR PRIMARY KEY"),
+    ("provider", "VARCHAR"),
+    ("model", "VARCHAR"),
+    ("status", "VARCHAR"),  # submitted | collected | failed
+    ("n_requests", "INTEGER"),
+    ("request_keys", "VARCHAR[]"),
+    ("submitted_at", "TIMESTAMP"),
+    ("finished_at", "TIMESTAMP"),
+    ("detail", "VARCHAR"),
+]
+register_table("llm_batches", BATCH_COLUMNS)
+
+# A spool written on another host (another container) cannot be checked for a live writer; once it has not
+# changed for this long its writer is taken to be gone.
+FOREIGN_SPOOL_STALE_S = 3600.0
+_HOST = socket.gethostname().replace("@", "_").replace("/", "_")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _start_time(pid: int) -> str:
+    """The kernel's start time of a process, so a reused pid is not mistaken for the spool's writer."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "0"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -34,32 +70,47 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _writer_gone(path: Path) -> bool:
+    """Spool names are `<pid>-<start time>-<random>@<host>.jsonl`."""
+    stem = path.name[: -len(".jsonl")]
+    ident, _, host = stem.rpartition("@")
+    try:
+        pid_s, start, _ = ident.split("-", 2)
+        pid = int(pid_s)
+    except ValueError:
+        return False  # not one of ours
+    if host != _HOST:
+        try:
+            return time.time() - path.stat().st_mtime > FOREIGN_SPOOL_STALE_S
+        except FileNotFoundError:
+            return False
+    if not _pid_alive(pid):
+        return True
+    return start != "0" and _start_time(pid) not in ("0", start)
+
+
 class Journal:
-    def __init__(self, warehouse: Warehouse, flush_every_s: float = 2.0, flush_rows: int = 2000):
+    def __init__(self, warehouse: Warehouse, flush_every_s: float = 2.0, flush_rows: int = 5000,
+                 recover: bool = True):
         self.warehouse = warehouse
         self.spool_dir = Path(str(warehouse.path) + ".journal")
         self.spool_dir.mkdir(parents=True, exist_ok=True)
-        self.spool_path = self.spool_dir / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        pid = os.getpid()
+        self.spool_path = self.spool_dir / f"{pid}-{_start_time(pid)}-{uuid.uuid4().hex[:8]}@{_HOST}.jsonl"
         self._fh = None
         self._pending: list[dict] = []
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
         self.flush_every_s = flush_every_s
         self.flush_rows = flush_rows
-        self.recover_orphans()
+        self.recovered = self.recover_orphans() if recover else 0
 
     # -- recovery --------------------------------------------------------------------------------------
     def recover_orphans(self) -> int:
         """Merge spool files left by processes that died (SIGKILL, OOM) and delete them."""
         merged = 0
         for path in sorted(self.spool_dir.glob("*.jsonl")):
-            if path == self.spool_path:
-                continue
-            try:
-                pid = int(path.name.split("-", 1)[0])
-            except ValueError:
-                continue
-            if _pid_alive(pid):
+            if path == self.spool_path or not _writer_gone(path):
                 continue
             rows = _read_spool(path)
             if rows:
@@ -70,7 +121,7 @@ class Journal:
 
     # -- lookups ---------------------------------------------------------------------------------------
     def lookup(self, keys: list[str]) -> dict[str, dict]:
-        """Finished answers (status ok) for these keys, from the table and every live spool."""
+        """Finished answers (status ok) for these keys, from the table and every spool."""
         if not keys:
             return {}
         found: dict[str, dict] = {}
@@ -105,14 +156,14 @@ class Journal:
             "attempts": int(result.attempts),
             "error": result.error,
             "batch": batch,
-            "created_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(),
+            "created_at": _now().isoformat(),
         }
         line = json.dumps(row, ensure_ascii=False) + "\n"
         with self._lock:
             if self._fh is None:
                 self._fh = open(self.spool_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for appends
             self._fh.write(line)
-            self._fh.flush()
+            self._fh.flush()  # in the kernel now: survives a SIGKILL of this process
             self._pending.append(row)
 
     def due(self) -> bool:
@@ -138,13 +189,14 @@ class Journal:
         df = pd.DataFrame(rows, columns=JOURNAL_COLUMNS)
         df["created_at"] = pd.to_datetime(df["created_at"])
         # A later ok answer replaces an earlier failure; an ok answer is never replaced by a failure.
-        df = df.sort_values("status", key=lambda s: s.eq("ok")).drop_duplicates("request_key", keep="last")
+        df = df.sort_values("status", key=lambda s: s.eq("ok"), kind="stable").drop_duplicates(
+            "request_key", keep="last")
         with self.warehouse.transaction() as con:
             con.register("_rows", df)
             cols = ", ".join(f'"{c}"' for c in JOURNAL_COLUMNS)
             con.execute(
-                f"DELETE FROM llm_journal WHERE request_key IN (SELECT request_key FROM _rows) "
-                f"AND (status <> 'ok' OR request_key IN (SELECT request_key FROM _rows WHERE status = 'ok'))"
+                "DELETE FROM llm_journal WHERE request_key IN (SELECT request_key FROM _rows) "
+                "AND (status <> 'ok' OR request_key IN (SELECT request_key FROM _rows WHERE status = 'ok'))"
             )
             con.execute(
                 f"INSERT INTO llm_journal ({cols}) SELECT {cols} FROM _rows "
@@ -160,6 +212,25 @@ class Journal:
                 self._fh.close()
                 self._fh = None
         self.spool_path.unlink(missing_ok=True)
+
+    # -- batch jobs ------------------------------------------------------------------------------------
+    def add_batch(self, batch_id: str, provider: str, model: str, keys: list[str]) -> None:
+        row = pd.DataFrame([{"batch_id": batch_id, "provider": provider, "model": model, "status": "submitted",
+                             "n_requests": len(keys), "request_keys": list(keys), "submitted_at": _now(),
+                             "finished_at": None, "detail": None}], columns=[c for c, _ in BATCH_COLUMNS])
+        self.warehouse.upsert("llm_batches", row)
+
+    def close_batch(self, batch_id: str, status: str, detail: str = "") -> None:
+        self.warehouse.execute("UPDATE llm_batches SET status = ?, finished_at = ?, detail = ? WHERE batch_id = ?",
+                               [status, _now(), detail, batch_id])
+
+    def open_batches(self, model: str) -> list[dict]:
+        """Batches of this model that were submitted and not yet collected (oldest first)."""
+        df = self.warehouse.query(
+            "SELECT batch_id, request_keys, submitted_at FROM llm_batches WHERE model = ? AND status = 'submitted' "
+            "ORDER BY submitted_at", [model])
+        return [{"batch_id": r["batch_id"], "keys": list(r["request_keys"]), "submitted_at": r["submitted_at"]}
+                for r in df.to_dict("records")]
 
 
 def _read_spool(path: Path) -> list[dict]:

@@ -81,11 +81,18 @@ class ModelLimiter:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
+    def rate_limited(self, wait_s: float) -> None:
+        """The server said 429: every request to this model waits, then restarts at the steady rate.
+
+        Emptying the request bucket keeps the client from answering the pause with a fresh burst."""
+        self.pause(wait_s)
+        self.requests.take(max(0.0, self.requests.level))
+
     @contextlib.asynccontextmanager
     async def slot(self, est_in: int, max_tokens: int, unlimited: bool = False) -> AsyncIterator[_Charge]:
         """Wait for capacity, charge the estimate, and yield the charge to settle from the usage."""
         est_out = int(min(max_tokens, self.avg_out))
-        if unlimited:  # the simulator has no server to protect
+        if unlimited:  # a local model has no server to protect
             yield _Charge(self, est_in, est_out)
             return
         async with self.sem:

@@ -72,14 +72,29 @@ class ProviderReply:
 
 
 class ProviderError(Exception):
-    """A provider failure, classified for the retry policy."""
+    """A provider failure, classified for the retry policy.
 
-    def __init__(self, message: str, retryable: bool, retry_after_s: float | None = None, status: int | None = None):
+    `retryable`: worth another attempt (429, 5xx, timeouts, dropped connections, malformed bodies).
+    `fatal`: the whole run is misconfigured (bad key, unknown model, no quota) and must stop at once.
+    """
+
+    def __init__(self, message: str, retryable: bool, retry_after_s: float | None = None, status: int | None = None,
+                 fatal: bool = False):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after_s = retry_after_s
         self.status = status
+        self.fatal = fatal
 
 
 class FatalModelError(RuntimeError):
     """A configuration-level failure (bad key, unknown model, no quota): retrying cannot help."""
+
+
+class BatchPending(RuntimeError):
+    """Batch jobs are still running when the run's wait limit is reached. Their ids are in the journal,
+    so rerunning collects the results without resubmitting anything."""
+
+    def __init__(self, message: str, batch_ids: list[str]):
+        super().__init__(message)
+        self.batch_ids = batch_ids

@@ -26,13 +26,14 @@ MODEL_AB_LABELS = ("model_a", "model_b", "tie")
 _DENSE_KEY_LIMIT = 20_000_000  # bincount over n*n*3 keys while that stays this small; np.unique beyond
 
 
-def _as_array(values, name: str) -> np.ndarray | pd.Categorical:
-    if isinstance(values, pd.Series):
-        values = values.array
-    if isinstance(values, pd.Categorical | pd.arrays.Categorical):
-        return values
+def _as_array(values, name: str) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """A 1-D array pd.factorize can take without copying (categoricals keep their codes)."""
+    if isinstance(values, pd.Series | pd.Index):
+        if isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+            return values.array
+        return values.to_numpy()
     if isinstance(values, pd.api.extensions.ExtensionArray):
-        return values.to_numpy(dtype=object, na_value=None)
+        return values
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise RankingError(f"{name} must be one-dimensional, got shape {arr.shape}")

@@ -50,6 +50,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 Objective = Literal["rankings", "ratings"]
 Mode = Literal["frozen", "full"]
 Overlong = Literal["truncate", "drop"]
+Precision = Literal["fp32", "bf16"]
 
 FORMAT_VERSION = 1
 HEAD_FILE = "head.safetensors"
@@ -305,10 +306,13 @@ class RewardModel(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, tokenizer, *, kind: Mode, objective: Objective, max_length: int,
-                 head: RewardHead | None = None, backbone: str = ""):
+                 head: RewardHead | None = None, backbone: str = "", precision: Precision = "fp32"):
         super().__init__()
         if kind == "frozen" and head is None:
             raise RewardModelError("a frozen reward model needs a head")
+        if precision not in ("fp32", "bf16"):
+            raise RewardModelError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        self.precision = precision
         self.encoder = encoder
         self.head = head
         self.tokenizer = tokenizer
@@ -321,18 +325,26 @@ class RewardModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.encoder.parameters()).device
 
+    def _autocast(self):
+        """bf16 autocast for the encoder (about 2x faster on CPUs with AVX512-BF16/AMX and on GPUs)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
     def embed(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        out = self.encoder(**batch)
-        return _mean_pool(out.last_hidden_state, batch["attention_mask"])
+        with self._autocast():
+            out = self.encoder(**batch)
+        return _mean_pool(out.last_hidden_state.float(), batch["attention_mask"])
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         if self.kind == "full":
-            return self.encoder(**batch).logits[:, 0]
+            with self._autocast():
+                logits = self.encoder(**batch).logits
+            return logits[:, 0].float()
         return self.head(self.embed(batch))
 
     def reward_config(self) -> dict:
         cfg = {"format_version": FORMAT_VERSION, "kind": self.kind, "objective": self.objective,
-               "max_length": self.max_length, "backbone": self.backbone, "pooling": "mean"}
+               "max_length": self.max_length, "backbone": self.backbone, "pooling": "mean",
+               "precision": self.precision}
         if self.head is not None:
             cfg["head_dim"] = self.head.net[0].in_features
             cfg["head_hidden"] = self.head.net[0].out_features
@@ -505,7 +517,7 @@ class TrainResult:
 
 
 def _build_model(backbone: str | None, mode: Mode, objective: Objective, max_length: int, seed: int,
-                 device) -> RewardModel:
+                 device, precision: Precision = "fp32") -> RewardModel:
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
     path = backbone or default_backbone()
@@ -529,7 +541,8 @@ def _build_model(backbone: str | None, mode: Mode, objective: Objective, max_len
         else:
             raise RewardModelError(f"mode must be 'frozen' or 'full', got {mode!r}")
     model = RewardModel(encoder, tok, kind=mode, objective=objective,
-                        max_length=_effective_max_length(tok, config, max_length), head=head, backbone=path)
+                        max_length=_effective_max_length(tok, config, max_length), head=head, backbone=path,
+                        precision=precision)
     return model.to(device)
 
 
@@ -598,7 +611,10 @@ def _fit(model: RewardModel, n_train: int, step_loss: Callable[[np.ndarray], tor
         raise RewardModelError(f"epochs and batch_size must be >= 1 (got {epochs}, {batch_size})")
     params = [p for p in (model.head if model.kind == "frozen" else model.encoder).parameters()
               if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    try:  # the fused kernel (CPU and CUDA) is faster and allocates no per-step temporaries
+        optim = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        optim = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(n_train / batch_size)
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: max(0.0, 1.0 - s / max(1, total)))
@@ -629,10 +645,11 @@ def _fit(model: RewardModel, n_train: int, step_loss: Callable[[np.ndarray], tor
 
 def _common_config(mode, epochs, batch_size, lr, max_length, overlong, seed, device, max_steps,
                    group_by_length, model: RewardModel) -> dict:
+    """The training settings recorded in the model card."""
     return {"backbone": model.backbone, "mode": mode, "epochs": epochs, "batch_size": batch_size,
             "learning_rate": lr, "max_length": model.max_length, "requested_max_length": max_length,
             "overlong": overlong, "seed": seed, "device": str(device), "max_steps": max_steps,
-            "group_by_length": group_by_length}
+            "group_by_length": group_by_length, "precision": model.precision}
 
 
 def _restrict_to_unseen(df: pd.DataFrame | None, train_prompts: set[str], what: str):
@@ -664,6 +681,7 @@ def train_rankings_reward_model(
     max_steps: int | None = None,
     disable_dropout: bool = True,
     group_by_length: bool = False,
+    precision: Precision = "fp32",
 ) -> TrainResult:
     """Train a reward model with the pairwise loss on chosen/rejected pairs.
 
@@ -671,6 +689,8 @@ def train_rankings_reward_model(
     `margin`: a constant margin; a `margin` column in the pairs overrides it per pair. `eval_ratings`
     (optional; prompt or instruction+input, response, score): rated responses of prompts not trained on,
     for the validation rating correlation. Learning rate defaults to 1e-3 (frozen head) or 3e-5 (full).
+    `precision="bf16"` runs the encoder under bf16 autocast (weights and optimizer stay fp32).
+    `group_by_length` batches pairs of similar length (less padding); `max_steps` caps the optimizer steps.
     """
     if isinstance(pairs, pd.DataFrame):
         pairs = preference_pairs(pairs, val_fraction=val_fraction, seed=seed)
@@ -678,7 +698,7 @@ def train_rankings_reward_model(
         raise RewardModelError("no training pairs (every prompt went to validation?)")
     device = _resolve_device(device)
     lr = learning_rate if learning_rate is not None else DEFAULT_LR[mode]
-    model = _build_model(backbone, mode, "rankings", max_length, seed, device)
+    model = _build_model(backbone, mode, "rankings", max_length, seed, device, precision)
     if mode == "full" and disable_dropout:
         _disable_dropout(model.encoder)
     bank = _TextBank(model)
@@ -768,6 +788,7 @@ def train_ratings_reward_model(
     max_steps: int | None = None,
     disable_dropout: bool = True,
     group_by_length: bool = False,
+    precision: Precision = "fp32",
 ) -> TrainResult:
     """Train a reward model by regressing σ(r) on (score − 1)/6.
 
@@ -782,7 +803,7 @@ def train_ratings_reward_model(
         raise RewardModelError("no training ratings (every prompt went to validation?)")
     device = _resolve_device(device)
     lr = learning_rate if learning_rate is not None else DEFAULT_LR[mode]
-    model = _build_model(backbone, mode, "ratings", max_length, seed, device)
+    model = _build_model(backbone, mode, "ratings", max_length, seed, device, precision)
     if mode == "full" and disable_dropout:
         _disable_dropout(model.encoder)
     bank = _TextBank(model)
@@ -1071,7 +1092,8 @@ def load_reward_model(path: str | Path, *, device=None) -> RewardModel:
     except Exception as exc:  # safetensors/transformers raise many types for a damaged folder
         raise RewardModelError(f"cannot load reward model from {folder}: {type(exc).__name__}: {exc}") from exc
     model = RewardModel(encoder, tok, kind=cfg["kind"], objective=cfg["objective"],
-                        max_length=int(cfg["max_length"]), head=head, backbone=cfg.get("backbone", ""))
+                        max_length=int(cfg["max_length"]), head=head, backbone=cfg.get("backbone", ""),
+                        precision=cfg.get("precision", "fp32"))
     model.card = card
     return model.to(device).eval()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Provider, parse_retry_after
+from .base import BatchItem, BatchOutcome, BatchState, Provider, classify_status_error, parse_retry_after
 
 
 def make_provider(name: str) -> Provider:
@@ -25,4 +25,5 @@ def make_provider(name: str) -> Provider:
     raise ValueError(f"unknown provider {name!r}")
 
 
-__all__ = ["Provider", "make_provider", "parse_retry_after"]
+__all__ = ["BatchItem", "BatchOutcome", "BatchState", "Provider", "classify_status_error", "make_provider",
+           "parse_retry_after"]

@@ -13,6 +13,8 @@ def approx_tokens(text: str) -> int:
 
 class SimProvider:
     name = "sim"
+    local = True
+    supports_batch = False
 
     async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float, max_tokens: int) -> ProviderReply:
         key = request_key("sim", spec.model_id, req, temperature, max_tokens)
