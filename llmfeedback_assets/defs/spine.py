@@ -11,7 +11,6 @@ from ..config import ConfigError
 from ..ingest import ingest_prompt_sources
 from ..judging import JudgeOptions, generate_responses, judge_responses
 from ..judging.analysis import ground_truth_table, leaderboards, load_judgment_inputs
-from ..warehouse import columns
 from .meta import table_metadata
 from .partitions import judge_model_partitions
 from .resources import LLMFeedbackResource
