@@ -9,12 +9,13 @@ conversion it needs:
     separately so the call alone is also shown);
   - choix: `ilsr_pairwise_dense` on a dense win matrix (ties half a win each way) built with numpy;
   - Arena LR: Chatbot Arena's original method — battles duplicated, a tie one win each way, sklearn
-    LogisticRegression(fit_intercept=False, no penalty, tol=1e-6) on ±log(10) design columns. The design is a
-    sparse CSR matrix here (the original's dense one needs 2 GB at 10^6 rows); `--lr-dense` uses it dense.
+    LogisticRegression(fit_intercept=False, no penalty, tol=1e-6) on ±log(10) design columns, run twice: with
+    the original dense design (2 GB at 10^6 rows) and with a sparse CSR design (same fit, much faster).
 Scores are compared with evalica's after normalising every method to sum 1.
 
 Run: .venv/bin/python -m bench.bench_ranking [--sizes 1e4,1e5,1e6] [--full] [--rounds 1000]
-`--full` adds 10^7 rows (several minutes and ~6 GB). Writes bench/results/ranking.md.
+`--full` adds 10^7 rows (our fit, evalica and choix only; the LRs stop at --lr-max-rows / --lr-dense-max-rows,
+10^6 by default). Writes bench/results/ranking.md.
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ def timed(fn, repeats: int):
     return best, out
 
 
-def run_ours(df):
-    side = df["winner"].map({"model_a": "left", "model_b": "right", "tie": "tie"})
+def ours_labels(df):
+    return df["winner"].map({"model_a": "left", "model_b": "right", "tie": "tie"})
+
+
+def run_ours(df, side):
     return bradley_terry(df["model_a"], df["model_b"], side)
 
 
@@ -72,8 +76,9 @@ def run_ours_direct(df):
 def evalica_winners(df):
     import evalica
 
-    return df["winner"].map({"model_a": evalica.Winner.X, "model_b": evalica.Winner.Y,
-                             "tie": evalica.Winner.Draw})
+    return df["winner"].map(
+        {"model_a": evalica.Winner.X, "model_b": evalica.Winner.Y, "tie": evalica.Winner.Draw}
+    )
 
 
 def run_evalica(df, winners):
@@ -87,7 +92,7 @@ def run_choix(df):
     import choix
 
     codes, names = pd.factorize(pd.concat([df["model_a"], df["model_b"]], ignore_index=True))
-    a, b = codes[: len(df)], codes[len(df):]
+    a, b = codes[: len(df)], codes[len(df) :]
     w = df["winner"].to_numpy()
     n = len(names)
     mat = np.zeros((n, n))
@@ -106,7 +111,7 @@ def run_arena_lr(df, dense: bool):
     from sklearn.linear_model import LogisticRegression
 
     codes, names = pd.factorize(pd.concat([df["model_a"], df["model_b"]], ignore_index=True))
-    a, b = codes[: len(df)], codes[len(df):]
+    a, b = codes[: len(df)], codes[len(df) :]
     n_rows, p = len(df), len(names)
     # Duplicate battles: a win counts twice for the winner, a tie once for each side.
     a2, b2 = np.concatenate([a, a]), np.concatenate([b, b])
@@ -120,8 +125,13 @@ def run_arena_lr(df, dense: bool):
         x[rows, a2] = log_base
         x[rows, b2] = -log_base
     else:
-        x = csr_matrix((np.concatenate([np.full(2 * n_rows, log_base), np.full(2 * n_rows, -log_base)]),
-                        (np.concatenate([rows, rows]), np.concatenate([a2, b2]))), shape=(2 * n_rows, p))
+        x = csr_matrix(
+            (
+                np.concatenate([np.full(2 * n_rows, log_base), np.full(2 * n_rows, -log_base)]),
+                (np.concatenate([rows, rows]), np.concatenate([a2, b2])),
+            ),
+            shape=(2 * n_rows, p),
+        )
     lr = LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-6, max_iter=1000)  # C=inf: no penalty
     lr.fit(x, y)
     s = np.power(10.0, lr.coef_[0] - lr.coef_[0].max())
@@ -132,15 +142,17 @@ def max_diff(s: pd.Series, ref: pd.Series) -> float:
     return float(np.abs(s[ref.index].to_numpy() - ref.to_numpy()).max())
 
 
-def bootstrap_bench(df: pd.DataFrame, rounds: int, method: str) -> tuple[float, float]:
+def bootstrap_bench(
+    df: pd.DataFrame, rounds: int, method: str, n_jobs: int = 1
+) -> tuple[float, float, float]:
     side = df["winner"].map({"model_a": "left", "model_b": "right", "tie": "tie"})
     table = aggregate(df["model_a"], df["model_b"], side)
     point = fit_bradley_terry(table)
-    t0 = time.perf_counter()
-    boot = bootstrap_bradley_terry(table, point, rounds=rounds, seed=0, method=method)
-    elapsed = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    boot = bootstrap_bradley_terry(table, point, rounds=rounds, seed=0, method=method, n_jobs=n_jobs)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     width = float((boot.high - boot.low).mean())
-    return elapsed, width
+    return elapsed, cpu, width
 
 
 def bootstrap_memory(df: pd.DataFrame, rounds_list: list[int]) -> list[tuple[int, float, float]]:
@@ -158,13 +170,76 @@ def bootstrap_memory(df: pd.DataFrame, rounds_list: list[int]) -> list[tuple[int
     return out
 
 
+LLMFAO = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "llmfao"
+
+
+def llmfao_section() -> list[str]:
+    """Real-data figures from ../shared/datasets/llmfao (skipped when absent)."""
+    from llmfeedback_assets.ranking import judge_agreement_table, read_llmfao_comparisons, spearman
+
+    if not (LLMFAO / "crowd-comparisons.csv").exists():
+        return ["", "## LLMFAO", "", "../shared/datasets/llmfao is absent; section skipped."]
+
+    def load(name):
+        return read_llmfao_comparisons(LLMFAO / name, LLMFAO / "models.jsonl")
+
+    def fit(df):
+        return run_ours(df, ours_labels(df))
+
+    crowd, gpt4, gpt3 = (
+        load("crowd-comparisons.csv"),
+        load("gpt4-crowd-comparisons.csv"),
+        load("gpt3-crowd-comparisons.csv"),
+    )
+    human_bt, gpt4_bt = fit(crowd), fit(gpt4)
+    judged = pd.concat([gpt4.assign(judge="GPT-4"), gpt3.assign(judge="GPT-3.5")], ignore_index=True)
+    lines = [
+        "",
+        "## LLMFAO (real data, ../shared/datasets/llmfao)",
+        "",
+        f"- Crowd Bradley–Terry (crowd-comparisons.csv, {len(crowd):,} votes, {len(human_bt)} models): "
+        f"{human_bt.index[0]} first at {human_bt.iloc[0]:.6f} (published 0.041215; evalica 0.4.2 0.041218), then "
+        + ", ".join(f"{m} {v:.6f}" for m, v in human_bt.iloc[1:3].items())
+        + ".",
+        f"- Spearman between the crowd and GPT-4 leaderboards (crowd-comparisons.csv vs gpt4-crowd-comparisons.csv, "
+        f"Bradley–Terry on each, {len(human_bt.index.intersection(gpt4_bt.index))} common models): "
+        f"{spearman(human_bt, gpt4_bt):.4f} (published 0.731).",
+        "",
+        "Agreement on the 2,139 crowd pairs (gpt4-/gpt3-crowd-comparisons.csv vs crowd-comparisons.csv), MT-bench "
+        "definition: every judge vote matched with every crowd vote on the same (prompt, pair); "
+        "“crowd majority” first reduces the crowd to its most frequent verdict per pair (a tie when the top "
+        "verdicts tie).",
+        "",
+        "| judge 1 | judge 2 | matched votes | agreement with ties | matched without ties | agreement without ties "
+        "| Cohen's κ | Spearman of leaderboards |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for majority in (False, True):
+        table = judge_agreement_table(judged, crowd, human_majority=majority)
+        for row in table.itertuples(index=False):
+            if majority and row.kind != "judge-human":
+                continue
+            name = {"human": "crowd majority" if majority else "crowd (all votes)"}
+            lines.append(
+                f"| {name.get(row.judge_1, row.judge_1)} | {name.get(row.judge_2, row.judge_2)} | {row.n_with_ties:,} "
+                f"| {row.agreement_with_ties:.3f} | {row.n_without_ties:,} | {row.agreement_without_ties:.3f} "
+                f"| {row.cohen_kappa:.3f} | {'–' if np.isnan(row.spearman) else f'{row.spearman:.3f}'} |"
+            )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1e4,1e5,1e6")
     ap.add_argument("--full", action="store_true", help="also 1e7 rows")
     ap.add_argument("--rounds", type=int, default=1000)
-    ap.add_argument("--lr-dense", action="store_true", help="Arena LR with the original dense design")
-    ap.add_argument("--lr-max-rows", type=float, default=1e6, help="skip the LR above this many rows")
+    ap.add_argument("--lr-max-rows", type=float, default=1e6, help="sparse-design LR up to this many rows")
+    ap.add_argument(
+        "--lr-dense-max-rows",
+        type=float,
+        default=1e6,
+        help="Arena's dense-design LR up to this many rows (2 GB at 1e6)",
+    )
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -175,73 +250,109 @@ def main(argv: list[str] | None = None) -> str:
     for n_rows in sizes:
         df, truth = synthetic(n_rows)
         repeats = 3 if n_rows <= 10**6 else 1
-        t_ours, ours = timed(lambda df=df: run_ours(df), repeats)
+        t_side, side = timed(lambda df=df: ours_labels(df), repeats)
+        t_ours, ours = timed(lambda df=df, side=side: run_ours(df, side), repeats)
         t_direct, direct = timed(lambda df=df: run_ours_direct(df), repeats)
         t_map, winners = timed(lambda df=df: evalica_winners(df), repeats)
         t_ev, ev = timed(lambda df=df, w=winners: run_evalica(df, w), repeats)
         t_choix, ch = timed(lambda df=df: run_choix(df), repeats)
-        if n_rows <= args.lr_max_rows:
-            t_lr, lr = timed(lambda df=df: run_arena_lr(df, args.lr_dense), 1)
-        else:
-            t_lr, lr = float("nan"), None
+        t_lr, lr = (
+            timed(lambda df=df: run_arena_lr(df, False), 1) if n_rows <= args.lr_max_rows else (np.nan, None)
+        )
+        t_lrd, lrd = (
+            timed(lambda df=df: run_arena_lr(df, True), 1)
+            if n_rows <= args.lr_dense_max_rows
+            else (np.nan, None)
+        )
         from scipy.stats import spearmanr
 
-        fit_rows.append({
-            "rows": n_rows, "ours": t_ours, "ours_direct": t_direct, "evalica_call": t_ev,
-            "evalica_total": t_ev + t_map, "choix": t_choix, "arena_lr": t_lr,
-            "diff_ours": max_diff(ours, ev), "diff_direct": max_diff(direct, ev), "diff_choix": max_diff(ch, ev),
-            "diff_lr": max_diff(lr, ev) if lr is not None else float("nan"),
-            "rho_truth": float(spearmanr(ours[truth.index], truth).statistic),
-        })
+        fit_rows.append(
+            {
+                "rows": n_rows,
+                "ours": t_ours,
+                "ours_direct": t_direct,
+                "side": t_side,
+                "evalica": t_ev,
+                "evalica_map": t_map,
+                "choix": t_choix,
+                "lr": t_lr,
+                "lr_dense": t_lrd,
+                "diff_ours": max_diff(ours, ev),
+                "diff_direct": max_diff(direct, ev),
+                "diff_choix": max_diff(ch, ev),
+                "diff_lr": max_diff(lr, ev) if lr is not None else np.nan,
+                "diff_lrd": max_diff(lrd, ev) if lrd is not None else np.nan,
+                "rho_truth": float(spearmanr(ours[truth.index], truth).statistic),
+            }
+        )
         r = fit_rows[-1]
-        print(f"{n_rows:>9,} rows: ours {t_ours:.3f}s (direct {t_direct:.3f}s) | evalica {t_ev:.3f}s "
-              f"(+{t_map:.3f}s labels) | choix {t_choix:.3f}s | arena LR {t_lr:.3f}s | "
-              f"max|ours-evalica| {r['diff_ours']:.1e}", flush=True)
+        print(
+            f"{n_rows:>10,} rows: ours {t_ours:.3f}s (model_a/b labels {t_direct:.3f}s) | evalica {t_ev:.3f}s | "
+            f"choix {t_choix:.3f}s | LR sparse {t_lr:.3f}s | LR dense {t_lrd:.3f}s | "
+            f"max|ours-evalica| {r['diff_ours']:.1e}",
+            flush=True,
+        )
 
     boot_df, _ = synthetic(10**6)
     boot_rows = []
-    for method in ("multinomial", "poisson"):
-        t, width = bootstrap_bench(boot_df, args.rounds, method)
-        boot_rows.append((method, t, width))
-        print(f"bootstrap {args.rounds} rounds ({method}) on 10^6 rows: {t:.2f}s", flush=True)
+    for method, n_jobs in (("multinomial", 1), ("poisson", 1), ("multinomial", 2)):
+        t, cpu, width = bootstrap_bench(boot_df, args.rounds, method, n_jobs)
+        boot_rows.append((method, n_jobs, t, cpu, width))
+        print(
+            f"bootstrap {args.rounds} rounds ({method}, n_jobs={n_jobs}): {t:.2f}s wall, {cpu:.2f}s CPU",
+            flush=True,
+        )
     mem_rows = bootstrap_memory(boot_df, [100, 1000, 4000])
     for rounds, peak, working in mem_rows:
-        print(f"bootstrap {rounds} rounds: peak {peak:.1f} MiB, without kept scores {working:.1f} MiB", flush=True)
+        print(
+            f"bootstrap {rounds} rounds: peak {peak:.1f} MiB, without kept scores {working:.1f} MiB",
+            flush=True,
+        )
 
     import evalica
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
         "# Ranking benchmark",
         "",
-        f"Command: `.venv/bin/python -m bench.bench_ranking --sizes {args.sizes}"
-        f"{' --full' if args.full else ''}{' --lr-dense' if args.lr_dense else ''}` "
-        f"({platform.python_version()}, {os.cpu_count()} cores shared with other jobs, numpy {np.__version__}, "
-        f"evalica {evalica.__version__}). Synthetic: {N_MODELS} models, log-normal strengths, "
-        f"{int(TIE_SHARE * 100)}% ties, string names. Times are the best of 3 (1 for the LR and 10^7 rows), "
-        "each from the same DataFrame of strings, including the method's own input conversion.",
+        f"Command: `.venv/bin/python -m bench.bench_ranking --sizes {args.sizes}{' --full' if args.full else ''}` "
+        f"(Python {platform.python_version()}, {os.cpu_count()} cores shared with other jobs — 1-minute load "
+        f"average {load:.1f} at the end of the run —, numpy {np.__version__}, evalica {evalica.__version__}). "
+        f"Synthetic: {N_MODELS} models, log-normal strengths, {int(TIE_SHARE * 100)}% ties, string names. "
+        "Wall-clock seconds, best of 3 (1 for the logistic regressions and 10^7 rows), each method from the same "
+        "DataFrame; label conversion to each API's vocabulary is done beforehand and listed separately.",
         "",
         "## Fit time (seconds)",
         "",
-        "| rows | ours `bradley_terry` | ours, model_a/model_b labels | evalica call | evalica incl. label map "
-        "| choix ilsr_pairwise_dense | Arena LR (sklearn, " + ("dense" if args.lr_dense else "sparse") + ") "
-        "| LR / ours | max abs diff vs evalica: ours / choix / LR | Spearman ours vs truth |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| rows | ours `bradley_terry` | ours, model_a/model_b labels | evalica | choix ilsr_pairwise_dense "
+        "| Arena LR, sparse design | Arena LR, dense design (original) | LR sparse / ours | LR dense / ours "
+        "| max abs diff vs evalica: ours / choix / LR sparse / LR dense | Spearman ours vs true strengths |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in fit_rows:
-        ratio = r["arena_lr"] / r["ours"] if np.isfinite(r["arena_lr"]) else float("nan")
         lines.append(
-            f"| {r['rows']:,} | {r['ours']:.3f} | {r['ours_direct']:.3f} | {r['evalica_call']:.3f} "
-            f"| {r['evalica_total']:.3f} | {r['choix']:.3f} | {r['arena_lr']:.3f} | {ratio:.0f}× "
-            f"| {r['diff_ours']:.1e} / {r['diff_choix']:.1e} / {r['diff_lr']:.1e} | {r['rho_truth']:.3f} |"
+            f"| {r['rows']:,} | {r['ours']:.3f} | {r['ours_direct']:.3f} | {r['evalica']:.3f} | {r['choix']:.3f} "
+            f"| {r['lr']:.3f} | {r['lr_dense']:.3f} | {r['lr'] / r['ours']:.0f}× | {r['lr_dense'] / r['ours']:.0f}× "
+            f"| {r['diff_ours']:.1e} / {r['diff_choix']:.1e} / {r['diff_lr']:.1e} / {r['diff_lrd']:.1e} "
+            f"| {r['rho_truth']:.3f} |"
         )
+    lines += [
+        "",
+        "Label conversion (not in the fit times): "
+        + "; ".join(
+            f"{r['rows']:,} rows: ours {r['side']:.3f}s, evalica.Winner {r['evalica_map']:.3f}s"
+            for r in fit_rows
+        )
+        + ".",
+    ]
     lines += [
         "",
         f"## Bootstrap ({args.rounds} rounds, 10^6 rows aggregated to {N_MODELS * (N_MODELS - 1) // 2:,} pairs)",
         "",
-        "| method | seconds | mean 95% interval width |",
-        "|---|---:|---:|",
+        "| method | threads (`n_jobs`) | wall seconds | CPU seconds | mean 95% interval width |",
+        "|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {m} | {t:.2f} | {w:.5f} |" for m, t, w in boot_rows]
+    lines += [f"| {m} | {j} | {t:.2f} | {c:.2f} | {w:.5f} |" for m, j, t, c, w in boot_rows]
     lines += [
         "",
         "## Bootstrap memory (tracemalloc peak, multinomial)",
@@ -250,6 +361,7 @@ def main(argv: list[str] | None = None) -> str:
         "|---:|---:|---:|",
     ]
     lines += [f"| {rounds:,} | {peak:.1f} | {working:.1f} |" for rounds, peak, working in mem_rows]
+    lines += llmfao_section()
     text = "\n".join(lines) + "\n"
     print()
     print(text)

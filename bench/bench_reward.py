@@ -1,12 +1,12 @@
 """Reward-model training throughput and peak memory: our full-finetune and frozen-head modes side by side
 with trl's RewardTrainer, on the same backbone (packaged MiniLM), data, batch size, max length and steps.
 
-    .venv/bin/python -m bench.bench_reward [--steps 20] [--batch-size 8] [--max-length 256] [--repeats 2]
+    .venv/bin/python -m bench.bench_reward [--steps 20] [--batch-size 8] [--max-length 128] [--repeats 2]
 
 Every configuration runs in a fresh subprocess with 2 torch threads, so each peak RSS (ru_maxrss) belongs to
-that configuration alone. Data: the sparse-feedback reward-model pairs (80 pairs, long prompts, so every
-sequence fills max_length and padding is the same for everyone), or synthetic pairs when that folder is
-absent. Equal settings: fp32, dropout off, no gradient checkpointing, AdamW with linear decay, lr 3e-5,
+that configuration alone. Data: the sparse-feedback reward-model pairs (80 pairs; every (prompt, response)
+is at least 148 tokens, so at max_length 128 every sequence is truncated to exactly 128 and the batches have
+the same shape whatever order each trainer shuffles them in), or synthetic pairs when that folder is absent. Equal settings: fp32, dropout off, no gradient checkpointing, AdamW with linear decay, lr 3e-5,
 identical token ids (pre-tokenised once as (prompt, response) pairs, truncated longest-first).
 Requires `trl` (bench extra). Writes bench/results/reward.md.
 """
@@ -135,7 +135,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=8, help="pairs per step (2x sequences)")
-    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--max-length", type=int, default=128,
+                    help="128: every sparse-feedback pair is longer, so all batches have the same shape")
     ap.add_argument("--repeats", type=int, default=2, help="runs per configuration; the best is reported")
     ap.add_argument("--configs", default="ours-full,trl,ours-full-bf16,trl-bf16,ours-frozen,ours-frozen-bf16,"
                                          "trl-defaults")

@@ -40,26 +40,28 @@ def cmd_sync(args) -> int:
     return 0
 
 
-def stages(defs) -> list[tuple[list, bool]]:
-    """Asset keys in run order: (keys, partitioned). Unpartitioned assets that need no partitioned input
-    run first, then every partitioned asset per judge, then everything downstream of a partitioned asset."""
+def waves(defs, instance) -> list[tuple[list, list[str | None]]]:
+    """Run order for the whole graph: waves of assets whose inputs are done, each wave split by partitions
+    definition, with the partition keys to run (None for an unpartitioned group)."""
     graph = defs.resolve_asset_graph()
-    keys = list(graph.get_all_asset_keys())
-    partitioned = {k for k in keys if graph.get(k).partitions_def is not None}
-    after: set = set()
-    for k in partitioned:
-        after |= graph.get_descendants(k) if hasattr(graph, "get_descendants") else set()
-    if not after:
-        frontier = list(partitioned)
-        while frontier:
-            k = frontier.pop()
-            for child in graph.get(k).child_keys:
-                if child not in after:
-                    after.add(child)
-                    frontier.append(child)
-    after -= partitioned
-    first = [k for k in keys if k not in partitioned and k not in after]
-    return [(first, False), (sorted(partitioned), True), (sorted(k for k in keys if k in after), False)]
+    todo = set(graph.get_all_asset_keys())
+    done: set = set()
+    order: list[tuple[list, list[str | None]]] = []
+    while todo:
+        ready = sorted((k for k in todo if not graph.get(k).parent_keys & todo), key=lambda k: k.to_string())
+        if not ready:
+            raise RuntimeError(f"cycle in the asset graph among {sorted(k.to_string() for k in todo)}")
+        groups: dict = {}
+        for k in ready:
+            groups.setdefault(graph.get(k).partitions_def, []).append(k)
+        for pdef, keys in sorted(groups.items(), key=lambda kv: kv[0] is not None):
+            if pdef is None:
+                order.append((keys, [None]))
+            else:
+                order.append((keys, list(pdef.get_partition_keys(dynamic_partitions_store=instance))))
+        done |= set(ready)
+        todo -= set(ready)
+    return order
 
 
 def cmd_run(args) -> int:
@@ -78,11 +80,11 @@ def cmd_run(args) -> int:
     resources = {"llmfeedback": LLMFeedbackResource(config_path=str(config.source))}
     assets = list(defs.assets or [])
     checks = list(defs.asset_checks or [])
-    for keys, partitioned in stages(defs):
-        if not keys:
-            continue
+    for keys, partitions in waves(defs, instance):
         selection = dg.AssetSelection.assets(*keys)
-        for partition in (config.judges if partitioned else [None]):
+        for partition in partitions:
+            if partition is not None and partition not in config.judges and _is_judge_partitioned(defs, keys):
+                continue  # a removed judge's partition is kept, but not rerun
             label = ", ".join(k.to_user_string() for k in keys) + (f" [{partition}]" if partition else "")
             print(f"materializing {label}", flush=True)
             result = dg.materialize([*assets, *checks], selection=selection, partition_key=partition,
@@ -91,6 +93,13 @@ def cmd_run(args) -> int:
                 print(f"run failed: {label} (see `make dev` for the run's logs)", file=sys.stderr)
                 return 1
     return cmd_leaderboard(args)
+
+
+def _is_judge_partitioned(defs, keys) -> bool:
+    from .defs.partitions import JUDGE_PARTITIONS_NAME
+
+    pdef = defs.resolve_asset_graph().get(keys[0]).partitions_def
+    return getattr(pdef, "name", None) == JUDGE_PARTITIONS_NAME
 
 
 def cmd_leaderboard(args) -> int:

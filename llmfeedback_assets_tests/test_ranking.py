@@ -46,9 +46,13 @@ def score_equations_residual(left, right, winner, scores: pd.Series) -> float:
     p_r = scores[right].to_numpy()
     credit_l = np.select([winner == "left", winner == "tie"], [1.0, 0.5], 0.0)
     exp_l = p_l / (p_l + p_r)
-    frame = pd.DataFrame({"m": np.concatenate([left, right]),
-                          "obs": np.concatenate([credit_l, 1 - credit_l]),
-                          "exp": np.concatenate([exp_l, 1 - exp_l])})
+    frame = pd.DataFrame(
+        {
+            "m": np.concatenate([left, right]),
+            "obs": np.concatenate([credit_l, 1 - credit_l]),
+            "exp": np.concatenate([exp_l, 1 - exp_l]),
+        }
+    )
     g = frame.groupby("m")[["obs", "exp"]].sum()
     return float((g["obs"] - g["exp"]).abs().max())
 
@@ -221,7 +225,9 @@ def test_property_scores_are_a_distribution_at_the_maximum(n_models, seed, n_row
     # A model that gains a win over everyone cannot lose score share.
     top = s.index[-1]
     others = [m for m in s.index if m != top]
-    boosted = bradley_terry(pd.concat([left, pd.Series([top] * len(others))], ignore_index=True),
-                            pd.concat([right, pd.Series(others)], ignore_index=True),
-                            pd.concat([winner, pd.Series(["left"] * len(others))], ignore_index=True))
+    boosted = bradley_terry(
+        pd.concat([left, pd.Series([top] * len(others))], ignore_index=True),
+        pd.concat([right, pd.Series(others)], ignore_index=True),
+        pd.concat([winner, pd.Series(["left"] * len(others))], ignore_index=True),
+    )
     assert boosted[top] >= s[top] - 1e-12

@@ -30,10 +30,19 @@ def votes(rows, judge=None):
     return df
 
 
-X = votes([("p1", 1, "a", "b", "model_a"), ("p2", 1, "a", "b", "tie"), ("p3", 1, "a", "b", "model_b"),
-           ("p4", 1, "a", "b", "model_a")], "x")
+X = votes(
+    [
+        ("p1", 1, "a", "b", "model_a"),
+        ("p2", 1, "a", "b", "tie"),
+        ("p3", 1, "a", "b", "model_b"),
+        ("p4", 1, "a", "b", "model_a"),
+    ],
+    "x",
+)
 # Y states its verdicts with the pair in the other order; p1 and p2/p3 say "a won".
-Y = votes([("p1", 1, "b", "a", "model_b"), ("p2", 1, "b", "a", "model_b"), ("p3", 1, "a", "b", "model_a")], "y")
+Y = votes(
+    [("p1", 1, "b", "a", "model_b"), ("p2", 1, "b", "a", "model_b"), ("p3", 1, "a", "b", "model_a")], "y"
+)
 
 
 def test_judge_vs_judge_with_and_without_ties():
@@ -50,8 +59,14 @@ def test_turns_are_separate_keys():
 
 
 def test_votes_inside_one_frame_pair_up():
-    crowd = votes([("p1", 1, "a", "b", "model_a"), ("p1", 1, "b", "a", "model_b"), ("p1", 1, "a", "b", "tie"),
-                   ("p2", 1, "a", "c", "model_b")])
+    crowd = votes(
+        [
+            ("p1", 1, "a", "b", "model_a"),
+            ("p1", 1, "b", "a", "model_b"),
+            ("p1", 1, "a", "b", "tie"),
+            ("p2", 1, "a", "c", "model_b"),
+        ]
+    )
     res = agreement(crowd)
     # p1: votes a, a, tie -> 3 pairs, 1 equal; without ties 1 pair, equal. p2 has a single vote.
     assert res["n_keys"] == 1
@@ -87,8 +102,15 @@ def test_agreement_kappa_matches_label_lists():
 
 
 def test_majority_vote():
-    crowd = votes([("p1", 1, "a", "b", "model_a"), ("p1", 1, "b", "a", "model_b"), ("p1", 1, "a", "b", "tie"),
-                   ("p2", 1, "a", "c", "model_b"), ("p2", 1, "a", "c", "model_a")])
+    crowd = votes(
+        [
+            ("p1", 1, "a", "b", "model_a"),
+            ("p1", 1, "b", "a", "model_b"),
+            ("p1", 1, "a", "b", "tie"),
+            ("p2", 1, "a", "c", "model_b"),
+            ("p2", 1, "a", "c", "model_a"),
+        ]
+    )
     maj = majority_vote(crowd).set_index("prompt_id")
     assert maj.loc["p1", "winner"] == "model_a" and maj.loc["p1", "model_a"] == "a"
     assert maj.loc["p2", "winner"] == "tie" and maj.loc["p2", "n_votes"] == 2
@@ -98,12 +120,17 @@ def test_judge_agreement_table_shape_and_rows():
     judgments = pd.concat([X, Y], ignore_index=True).rename(columns={"judge": "judge_model"})
     judgments["mode"] = "pairwise"
     single = judgments.iloc[:1].assign(mode="single", winner=None)
-    human = votes([("p1", 1, "a", "b", "model_a"), ("p1", 1, "a", "b", "model_a"), ("p3", 1, "a", "b", "tie")])
+    human = votes(
+        [("p1", 1, "a", "b", "model_a"), ("p1", 1, "a", "b", "model_a"), ("p3", 1, "a", "b", "tie")]
+    )
     table = judge_agreement_table(pd.concat([judgments, single], ignore_index=True), human)
     assert list(table.columns) == [c for c, _ in AGREEMENT_COLUMNS]
     assert list(zip(table["judge_1"], table["judge_2"], table["kind"], strict=True)) == [
-        ("x", "y", "judge-judge"), ("x", "human", "judge-human"), ("y", "human", "judge-human"),
-        ("human", "human", "human-human")]
+        ("x", "y", "judge-judge"),
+        ("x", "human", "judge-human"),
+        ("y", "human", "judge-human"),
+        ("human", "human", "human-human"),
+    ]
     xy = table.iloc[0]
     assert xy["agreement_with_ties"] == pytest.approx(1 / 3) and xy["n_without_ties"] == 2
     xh = table.iloc[1]  # p1: a vs (a, a) -> 2 agree; p3: b vs tie -> 0
@@ -130,11 +157,13 @@ def test_judge_agreement_table_leaderboard_correlation():
 
 
 def test_position_consistency():
-    df = pd.DataFrame({
-        "judge_model": ["j"] * 5 + ["k"],
-        "verdict_ab": ["model_a", "model_a", "model_b", "tie", None, "model_b"],
-        "verdict_ba": ["model_a", "model_b", "model_a", "tie", "model_a", "model_b"],
-    })
+    df = pd.DataFrame(
+        {
+            "judge_model": ["j"] * 5 + ["k"],
+            "verdict_ab": ["model_a", "model_a", "model_b", "tie", None, "model_b"],
+            "verdict_ba": ["model_a", "model_b", "model_a", "tie", "model_a", "model_b"],
+        }
+    )
     pc = position_consistency(df).set_index("judge")
     assert list(pc.reset_index().columns) == [c for c, _ in POSITION_COLUMNS]
     assert pc.loc["j", "n_pairs"] == 4 and pc.loc["j", "n_consistent"] == 2

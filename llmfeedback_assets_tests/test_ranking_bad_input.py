@@ -69,8 +69,12 @@ def test_disconnected_graph_raises_with_parts():
 
 def test_disconnected_per_component_is_warned_and_documented():
     with pytest.warns(RankingWarning, match="disconnected parts"):
-        s = bradley_terry(["a", "b", "c", "d", "e"], ["b", "a", "d", "c", "d"],
-                          ["left", "tie", "left", "tie", "tie"], disconnected="per_component")
+        s = bradley_terry(
+            ["a", "b", "c", "d", "e"],
+            ["b", "a", "d", "c", "d"],
+            ["left", "tie", "left", "tie", "tie"],
+            disconnected="per_component",
+        )
     assert s.sum() == pytest.approx(1.0)
     assert not s.isna().any()
     comp = s.attrs["components"]
@@ -86,8 +90,9 @@ def test_undefeated_model_raises_without_prior():
 
 
 def test_leaderboard_falls_back_to_prior_with_warning():
-    comp = pd.DataFrame({"model_a": ["x", "x", "y"], "model_b": ["y", "z", "z"],
-                         "winner": ["model_a", "model_a", "tie"]})
+    comp = pd.DataFrame(
+        {"model_a": ["x", "x", "y"], "model_b": ["y", "z", "z"], "winner": ["model_a", "model_a", "tie"]}
+    )
     with pytest.warns(RankingWarning, match="Using prior=1.0"):
         board = leaderboard_table(comp, rounds=50)
     assert board["model"].iloc[0] == "x"
@@ -101,10 +106,13 @@ def test_leaderboard_bad_columns_and_labels():
         leaderboard_table(pd.DataFrame({"model_a": ["a"], "model_b": ["b"], "winner": ["left"]}))
     comp = pd.DataFrame({"model_a": ["a", "b"], "model_b": ["b", "a"], "winner": ["model_a", "model_a"]})
     with pytest.raises(RankingError, match=r"single_scores: turn 3 at row 0"):
-        leaderboard_table(comp, rounds=0, single_scores=pd.DataFrame({"model": ["a"], "turn": [3], "score": [5]}))
+        leaderboard_table(
+            comp, rounds=0, single_scores=pd.DataFrame({"model": ["a"], "turn": [3], "score": [5]})
+        )
     with pytest.raises(RankingError, match=r"single_scores: score 'ten' at row 0"):
-        leaderboard_table(comp, rounds=0,
-                          single_scores=pd.DataFrame({"model": ["a"], "turn": [1], "score": ["ten"]}))
+        leaderboard_table(
+            comp, rounds=0, single_scores=pd.DataFrame({"model": ["a"], "turn": [1], "score": ["ten"]})
+        )
 
 
 def test_bad_bootstrap_settings():

@@ -26,8 +26,9 @@ from llmfeedback_assets.ranking import (
 
 LLMFAO = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "llmfao"
 
-pytestmark = pytest.mark.skipif(not (LLMFAO / "crowd-comparisons.csv").exists(),
-                                reason="../shared/datasets/llmfao is absent")
+pytestmark = pytest.mark.skipif(
+    not (LLMFAO / "crowd-comparisons.csv").exists(), reason="../shared/datasets/llmfao is absent"
+)
 
 SIDE = {"model_a": "left", "model_b": "right", "tie": "tie"}
 
@@ -48,8 +49,9 @@ def test_crowd_leaderboard_matches_published_and_evalica():
     assert abs(scores["GPT 4"] - 0.041215) < 1e-5
     assert list(scores.index[:3]) == ["GPT 4", "Platypus-2 Instruct (70B)", "command"]
     evalica = pytest.importorskip("evalica")
-    winners = crowd["winner"].map({"model_a": evalica.Winner.X, "model_b": evalica.Winner.Y,
-                                   "tie": evalica.Winner.Draw})
+    winners = crowd["winner"].map(
+        {"model_a": evalica.Winner.X, "model_b": evalica.Winner.Y, "tie": evalica.Winner.Draw}
+    )
     ref = evalica.bradley_terry(crowd["model_a"], crowd["model_b"], winners).scores
     ref = ref / ref.sum()
     assert np.abs(scores - ref[scores.index]).max() < 1e-6
@@ -64,6 +66,7 @@ def test_human_vs_gpt4_spearman_reproduces_published():
 
 def brute_force_agreement(a: pd.DataFrame, b: pd.DataFrame | None) -> tuple[float, float]:
     """MT-bench's definition written as plain loops over votes, to check the vectorized table."""
+
     def keyed(df):
         out = defaultdict(list)
         for row in df.itertuples(index=False):
@@ -93,8 +96,12 @@ def test_agreement_gpt4_gpt35_crowd():
     gpt3 = load("gpt3-crowd-comparisons.csv").assign(judge="gpt-3.5")
     judged = pd.concat([gpt4, gpt3], ignore_index=True)
     table = judge_agreement_table(judged, crowd).set_index(["judge_1", "judge_2"])
-    for (j1, j2), frame_1, frame_2 in [(("gpt-3.5", "gpt-4"), gpt3, gpt4), (("gpt-4", "human"), gpt4, crowd),
-                                       (("gpt-3.5", "human"), gpt3, crowd), (("human", "human"), crowd, None)]:
+    for (j1, j2), frame_1, frame_2 in [
+        (("gpt-3.5", "gpt-4"), gpt3, gpt4),
+        (("gpt-4", "human"), gpt4, crowd),
+        (("gpt-3.5", "human"), gpt3, crowd),
+        (("human", "human"), crowd, None),
+    ]:
         row = table.loc[(j1, j2)]
         with_ties, without = brute_force_agreement(frame_1, frame_2)
         assert row["agreement_with_ties"] == pytest.approx(with_ties, abs=1e-12)

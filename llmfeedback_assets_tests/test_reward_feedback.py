@@ -292,3 +292,15 @@ def test_comparison_pairs_put_reference_first():
     ref = pd.DataFrame({"prompt_id": ["p", "q"], "response": ["refP", "refQ"]})
     pairs = comparison_pairs(picks, ref)
     assert pairs[["response1", "response2"]].values.tolist() == [["refP", "P1"], ["refQ", "Q1"]]
+
+
+def test_consistency_from_judge_tables_counts_parse_failures():
+    items = pd.DataFrame({"instruction": ["q"] * 3, "input": [""] * 3, "response": ["r1", "r2", "r3"]})
+    rated = rating_table(items, ["Rating: 6", "Rating: 3", "???"])
+    pairs = pd.DataFrame({"instruction": ["q"] * 3, "input": [""] * 3,
+                          "response1": ["r1", "r2", "r1"], "response2": ["r2", "r3", "r3"]})
+    ranked = ranking_table(pairs, ["Preferred: (a)", "(a)", "(b)"], ["Preferred: (b)", "(a)", "garbage"])
+    res = feedback_consistency(rated, ranked)
+    # r1-r2 is ranked a and rated 6 > 3 (agree); r2-r3 lacks r3's rating; r1-r3 has no ranking
+    assert (res.rate, res.n_pairs, res.n_unmatched) == (1.0, 1, 1)
+    assert (res.n_unparsed_ratings, res.n_unparsed_rankings, res.n_rankings) == (1, 1, 3)

@@ -28,7 +28,6 @@ from llmfeedback_assets.reward import (
 )
 from llmfeedback_assets.reward.synthetic import FILLER, GOOD, QUESTIONS, TOPICS
 
-torch.set_num_threads(1)
 
 
 # -- losses ----------------------------------------------------------------------------------------------

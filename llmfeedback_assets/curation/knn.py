@@ -95,47 +95,62 @@ def knn_graph(
     n_cand = min(n - 1, candidates if candidates is not None else max(2 * k, k + 16))
     if n_cand < k:
         raise ValueError(f"candidates ({candidates}) must be >= n_neighbors ({k})")
+    # bf16 pays off only when the products dominate, i.e. for wide embeddings; topk costs the same either way
     use_bf16 = precision == "bf16" or (
-        precision == "auto" and bf16_matmul_is_fast(dev) and n >= 8192 and n_cand < n - 1
-    )
+        precision == "auto" and bf16_matmul_is_fast(dev) and n >= 8192 and dim >= 128 and n_cand < n - 1)
 
     indices = np.empty((n, k), dtype=np.int64)
     sims = np.empty((n, k), dtype=np.float32)
     certified = 0
     recompute: list[np.ndarray] = []
+    block_rows = max(1, min(block_rows, n))
     with torch.inference_mode():
         if use_bf16:
             eps = bf16_error_bound(dim)
             xb = xt.to(torch.bfloat16)
+            # preallocated buffers: fresh 100+ MB tensors per block cost as much in page faults as the math
+            prod = torch.empty((block_rows, n), dtype=torch.bfloat16, device=dev)
+            gathered = torch.empty((block_rows * n_cand, dim), dtype=torch.float32, device=dev)
             for start in range(0, n, block_rows):
                 stop = min(n, start + block_rows)
-                approx = xb[start:stop] @ xb.T
+                b = stop - start
+                approx = prod[:b]
+                torch.mm(xb[start:stop], xb.T, out=approx)
                 _mask_self(approx, start)
                 shortlist_vals, shortlist = approx.topk(n_cand, dim=1)
-                del approx
-                exact = torch.bmm(xt[shortlist], xt[start:stop].unsqueeze(2)).squeeze(2)
+                cand = gathered[:b * n_cand]
+                torch.index_select(xt, 0, shortlist.reshape(-1), out=cand)
+                exact = torch.bmm(cand.view(b, n_cand, dim), xt[start:stop].unsqueeze(2)).squeeze(2)
                 exact, order = exact.sort(dim=1, descending=True)
                 shortlist = shortlist.gather(1, order)
                 indices[start:stop] = shortlist[:, :k].cpu().numpy()
                 sims[start:stop] = exact[:, :k].cpu().numpy()
-                if n_cand >= n - 1:
-                    certified += stop - start
-                    continue
                 # Every point outside the shortlist has a bf16 score <= the shortlist's lowest, so its true
                 # similarity is at most that + eps; below the k-th exact similarity it cannot be a neighbour.
+                if n_cand >= n - 1:  # the shortlist is every other point
+                    certified += b
+                    continue
                 ok = (shortlist_vals[:, -1].float() + eps < exact[:, k - 1]).cpu().numpy()
                 certified += int(ok.sum())
                 if not ok.all():
                     recompute.append(np.flatnonzero(~ok) + start)
+            del prod, gathered
         rows_fp32 = np.concatenate(recompute) if recompute else (None if use_bf16 else np.arange(n))
         if rows_fp32 is not None and rows_fp32.size:
+            prod32 = torch.empty((min(block_rows, rows_fp32.size), n), dtype=torch.float32, device=dev)
             for s in range(0, rows_fp32.size, block_rows):
-                rows = torch.as_tensor(rows_fp32[s : s + block_rows], device=dev)
-                block = xt[rows] @ xt.T
-                block[torch.arange(rows.numel(), device=dev), rows] = float("-inf")
+                chunk = rows_fp32[s:s + block_rows]
+                rows = torch.as_tensor(chunk, device=dev)
+                block = prod32[:chunk.size]
+                if use_bf16:
+                    torch.mm(xt[rows], xt.T, out=block)
+                    block[torch.arange(chunk.size, device=dev), rows] = float("-inf")
+                else:  # contiguous row range
+                    torch.mm(xt[chunk[0]:chunk[-1] + 1], xt.T, out=block)
+                    _mask_self(block, int(chunk[0]))
                 vals, idx = block.topk(k, dim=1)
-                indices[rows.cpu().numpy()] = idx.cpu().numpy()
-                sims[rows.cpu().numpy()] = vals.cpu().numpy()
+                indices[chunk] = idx.cpu().numpy()
+                sims[chunk] = vals.cpu().numpy()
     n_recomputed = int(sum(r.size for r in recompute))
     return KnnGraph(
         indices=indices,

@@ -58,9 +58,9 @@ def select(scores, rare_scores, target_size: int, *, suggested_scores=None, conf
     rare = np.asarray(rare_scores, dtype=np.float64)
     if rare.shape != s.shape:
         raise ValueError(f"rare_scores must match scores in length ({s.size}), got shape {rare.shape}")
-    if num_classes is not None and s.size and (s.min() < 0 or s.max() >= num_classes):
-        raise ValueError(f"scores must lie in [0, {num_classes})")
     mask = _eligible_mask(eligible, s.size)
+    if num_classes is not None and mask.any() and (s[mask].min() < 0 or s[mask].max() >= num_classes):
+        raise ValueError(f"scores must lie in [0, {num_classes})")
     chosen: list[np.ndarray] = []
     left = target
     for value in np.unique(s[mask])[::-1]:

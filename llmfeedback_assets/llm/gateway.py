@@ -29,6 +29,9 @@ from .types import ChatRequest, ChatResult, FatalModelError, ProviderError, requ
 
 log = logging.getLogger("llmfeedback.gateway")
 
+# A 429 is the server asking for patience, so it gets a larger retry budget than real failures.
+RATE_LIMIT_RETRIES = 5
+
 
 def estimate_input_tokens(req: ChatRequest) -> int:
     """A cheap, tokenizer-free estimate (~4 characters per token plus a few per message)."""
@@ -308,8 +311,11 @@ class Gateway:
                    limiter: ModelLimiter | None, stats: RunStats) -> ChatResult:
         temperature, max_tokens = self._sampling(spec, req)
         est_in = estimate_input_tokens(req)
-        attempts = 0
+        attempts = 0  # every call
+        failures = 0  # failures other than 429, which count against max_retries
+        limited = 0  # 429s: the server asked us to wait, which is not the request's fault
         t0 = time.monotonic()
+        sent_at = t0
         while True:
             attempts += 1
             err: ProviderError | None = None
@@ -318,12 +324,14 @@ class Gateway:
                     reply = await provider.complete(spec, req, temperature, max_tokens)
                 else:
                     async with limiter.slot(est_in, max_tokens) as charge:
+                        sent_at = time.monotonic()
                         try:
                             reply = await provider.complete(spec, req, temperature, max_tokens)
                         except BaseException:
                             charge.settle(est_in, 0)
                             raise
                         charge.settle(reply.input_tokens, reply.output_tokens)
+                        limiter.answered()
             except ProviderError as exc:
                 err = exc
             except Exception as exc:  # noqa: BLE001 - nothing a provider raises may crash a long run
@@ -332,18 +340,23 @@ class Gateway:
                 cost = cost_of(spec, reply.input_tokens, reply.output_tokens)
                 return ChatResult(key, spec.name, "ok", reply.text, reply.input_tokens, reply.output_tokens, cost,
                                   time.monotonic() - t0, attempts)
-            if err.status == 429:
-                stats.rate_limited += 1
             if err.fatal:
                 raise FatalModelError(str(err))
-            if not err.retryable or attempts > spec.max_retries:
+            if err.status == 429:
+                stats.rate_limited += 1
+                limited += 1
+            else:
+                failures += 1
+            if not err.retryable or failures > spec.max_retries or limited > RATE_LIMIT_RETRIES * (
+                    spec.max_retries + 1):
                 error = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
                 return ChatResult(key, spec.name, "failed", None, attempts=attempts, error=error,
                                   latency_s=time.monotonic() - t0)
             stats.retries += 1
-            wait = err.retry_after_s if err.retry_after_s is not None else self.backoff(attempts)
+            nth = limited if err.status == 429 else failures
+            wait = err.retry_after_s if err.retry_after_s is not None else self.backoff(nth)
             if err.status == 429 and limiter is not None:
-                limiter.rate_limited(wait)  # the whole model waits, not just this request
+                limiter.rate_limited(wait, sent_at)  # the whole model waits, not just this request
             await asyncio.sleep(wait)
 
 

@@ -3,6 +3,12 @@
 Buckets start with a small burst (one second of capacity), not a full minute, so a cold start does not
 trip a server's own short-window limiter. A request is charged an estimate before it is sent and the
 charge is corrected from the usage the response reports.
+
+The configured request rate is a ceiling, not a promise: the server's real limit may be lower (a shared
+key, a lower tier, a stale config). On a 429 the whole model pauses for the announced wait and the request
+rate halves; every answer raises it again by 5% up to the ceiling. So a correct config loses almost nothing
+to a stray 429, and a wrong one converges on the server's real rate instead of releasing a thundering herd
+after every pause.
 """
 
 from __future__ import annotations
@@ -14,9 +20,15 @@ from collections.abc import AsyncIterator
 
 from ..config import ModelSpec
 
+BURST_SECONDS = 1.0
+DECREASE = 0.5  # rate factor after a 429
+INCREASE = 1.05  # rate factor after an answer
+MIN_RATE_PER_S = 0.05  # never slower than one request every 20 s
+
 
 class TokenBucket:
-    def __init__(self, per_minute: float, burst_seconds: float = 1.0):
+    def __init__(self, per_minute: float, burst_seconds: float = BURST_SECONDS):
+        self.burst_seconds = burst_seconds
         self.rate = per_minute / 60.0
         self.capacity = max(1.0, self.rate * burst_seconds)
         self.level = self.capacity
@@ -41,6 +53,12 @@ class TokenBucket:
         self._refill()
         self.level = min(self.capacity, self.level + amount)
 
+    def set_rate(self, per_second: float) -> None:
+        self._refill()
+        self.rate = per_second
+        self.capacity = max(1.0, per_second * self.burst_seconds)
+        self.level = min(self.level, self.capacity)
+
 
 class _Charge:
     def __init__(self, limiter: ModelLimiter, est_in: int, est_out: int):
@@ -62,12 +80,14 @@ class _Charge:
 
 class ModelLimiter:
     def __init__(self, rpm: float, itpm: float, otpm: float, concurrency: int, max_tokens: int):
+        self.ceiling = rpm / 60.0
         self.requests = TokenBucket(rpm)
         self.input = TokenBucket(itpm)
         self.output = TokenBucket(otpm)
         self.sem = asyncio.Semaphore(concurrency)
         self.lock = asyncio.Lock()
         self.paused_until = 0.0
+        self.last_decrease = float("-inf")
         self.avg_out = max(1.0, max_tokens / 4)
 
     @classmethod
@@ -81,20 +101,27 @@ class ModelLimiter:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
-    def rate_limited(self, wait_s: float) -> None:
-        """The server said 429: every request to this model waits, then restarts at the steady rate.
+    def answered(self) -> None:
+        """A request got through: creep back towards the configured rate."""
+        if self.requests.rate < self.ceiling:
+            self.requests.set_rate(min(self.ceiling, self.requests.rate * INCREASE))
 
-        Emptying the request bucket keeps the client from answering the pause with a fresh burst."""
+    def rate_limited(self, wait_s: float, sent_at: float | None = None) -> None:
+        """The server said 429: every request to this model waits, then restarts at half the rate.
+
+        Only a request sent after the last decrease lowers the rate again: the 429s of one overload arrive
+        together and must count once. Emptying the request bucket keeps the client from answering the pause
+        with a fresh burst."""
         self.pause(wait_s)
+        if sent_at is None or sent_at >= self.last_decrease:
+            self.requests.set_rate(max(MIN_RATE_PER_S, self.requests.rate * DECREASE))
+            self.last_decrease = time.monotonic()
         self.requests.take(max(0.0, self.requests.level))
 
     @contextlib.asynccontextmanager
-    async def slot(self, est_in: int, max_tokens: int, unlimited: bool = False) -> AsyncIterator[_Charge]:
+    async def slot(self, est_in: int, max_tokens: int) -> AsyncIterator[_Charge]:
         """Wait for capacity, charge the estimate, and yield the charge to settle from the usage."""
         est_out = int(min(max_tokens, self.avg_out))
-        if unlimited:  # a local model has no server to protect
-            yield _Charge(self, est_in, est_out)
-            return
         async with self.sem:
             async with self.lock:  # one waiter at a time keeps the order fair
                 while True:

@@ -17,8 +17,16 @@ def win_rates(table: PairTable) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         win_rate = per["wins"] / per["n"]
         adjusted = (per["wins"] + 0.5 * per["ties"]) / per["n"]
-    return pd.DataFrame({"win_rate": win_rate, "win_rate_adjusted": adjusted, "wins": per["wins"],
-                         "losses": per["losses"], "ties": per["ties"], "n": per["n"]})
+    return pd.DataFrame(
+        {
+            "win_rate": win_rate,
+            "win_rate_adjusted": adjusted,
+            "wins": per["wins"],
+            "losses": per["losses"],
+            "ties": per["ties"],
+            "n": per["n"],
+        }
+    )
 
 
 def fit_average_win_rate(table: PairTable, tie_weight: float = 0.5) -> pd.Series:
@@ -40,5 +48,6 @@ def fit_average_win_rate(table: PairTable, tie_weight: float = 0.5) -> pd.Series
 
 def average_win_rate(left, right, winner, weights=None) -> pd.Series:
     """Average pairwise win rate from raw comparisons ("left"/"right"/"tie"), best first."""
-    return fit_average_win_rate(aggregate(left, right, winner, weights)).sort_values(ascending=False,
-                                                                                    kind="stable")
+    return fit_average_win_rate(aggregate(left, right, winner, weights)).sort_values(
+        ascending=False, kind="stable"
+    )

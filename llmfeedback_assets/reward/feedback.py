@@ -398,7 +398,8 @@ class ConsistencyResult:
     confusion: pd.DataFrame
     n_rankings: int = 0
     n_unmatched: int = 0
-    n_unparsed: int = 0
+    n_unparsed_ratings: int = 0
+    n_unparsed_rankings: int = 0
     n_conflicting_ratings: int = 0
 
     def as_metadata(self) -> dict:
@@ -407,7 +408,8 @@ class ConsistencyResult:
             "n_pairs": self.n_pairs,
             "n_rankings": self.n_rankings,
             "n_unmatched": self.n_unmatched,
-            "n_unparsed": self.n_unparsed,
+            "n_unparsed_ratings": self.n_unparsed_ratings,
+            "n_unparsed_rankings": self.n_unparsed_rankings,
             "n_conflicting_ratings": self.n_conflicting_ratings,
         }
 
@@ -430,7 +432,8 @@ def feedback_consistency(ratings: pd.DataFrame, rankings: pd.DataFrame) -> Consi
     ratings: (instruction, input, response, score); rankings: (instruction, input, response1, response2,
     ranking). A response is matched on (instruction, input, response) with empty inputs normalised. A
     response rated more than once gets its mean score (the count of such conflicting ratings is reported).
-    Ratings or rankings that failed to parse (missing) are skipped and counted. Raises FeedbackError when
+    Ratings or rankings that failed to parse (missing) are skipped and counted; rankings whose responses
+    are not both rated are counted as unmatched. Raises FeedbackError when
     the two tables share no pair, naming both sources: that means the files do not belong together.
     """
     _require(ratings, RATINGS_COLUMNS, "ratings")
@@ -444,7 +447,7 @@ def feedback_consistency(ratings: pd.DataFrame, rankings: pd.DataFrame) -> Consi
         raise FeedbackError(
             f"ratings ({_source(ratings, 'ratings')}) row {i}: score {r['score'].iloc[i]} outside 1–7"
         )
-    n_unparsed = int(r["score"].isna().sum())
+    n_unparsed_ratings = int(r["score"].isna().sum())
     r = r.dropna(subset=["score"])
     key = _KEY + ["response"]
     spread = r.groupby(key, sort=False)["score"].agg(["mean", "nunique"]).reset_index()
@@ -457,7 +460,7 @@ def feedback_consistency(ratings: pd.DataFrame, rankings: pd.DataFrame) -> Consi
     except ValueError as exc:
         raise FeedbackError(f"rankings ({_source(rankings, 'rankings')}): {exc}") from None
     n_rankings = len(k)
-    n_unparsed += int(k["ranking"].isna().sum())
+    n_unparsed_rankings = int(k["ranking"].isna().sum())
     k = k.dropna(subset=["ranking"])
 
     s1 = spread.rename(columns={"response": "response1", "mean": "score1"})[_KEY + ["response1", "score1"]]
@@ -485,6 +488,7 @@ def feedback_consistency(ratings: pd.DataFrame, rankings: pd.DataFrame) -> Consi
         confusion=confusion.astype(int),
         n_rankings=n_rankings,
         n_unmatched=len(k) - len(m),
-        n_unparsed=n_unparsed,
+        n_unparsed_ratings=n_unparsed_ratings,
+        n_unparsed_rankings=n_unparsed_rankings,
         n_conflicting_ratings=n_conflicting,
     )

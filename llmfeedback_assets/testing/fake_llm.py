@@ -63,6 +63,7 @@ class FakeSettings:
     burst_s: float = 1.0  # the server's bucket holds this many seconds of its rate
     retry_after: str = "ms"  # headers sent with 429: "ms" | "s" | "both" | "none"
     script: list[str] = field(default_factory=list)  # outcome of the 1st, 2nd ... arrival of each content
+    scripts: dict[str, list[str]] = field(default_factory=dict)  # per content key, instead of `script`
     always: str | None = None  # outcome of every request (e.g. "401"), checked before the script
     error_rate: float = 0.0  # chance of a random 500 once the script is used up
     scripted_retry_after_s: float = 0.05  # retry-after sent with a scripted "429"
@@ -79,7 +80,8 @@ class FakeSettings:
             if k not in names:
                 raise ValueError(f"unknown fake server setting {k!r}")
             setattr(self, k, v)
-        for o in [*self.script, *([self.always] if self.always else [])]:
+        extra = [o for sc in self.scripts.values() for o in sc]
+        for o in [*self.script, *extra, *([self.always] if self.always else [])]:
             if o not in OUTCOMES:
                 raise ValueError(f"unknown outcome {o!r}; known: {sorted(OUTCOMES)}")
 
@@ -167,7 +169,8 @@ class _Server:
         self.by_outcome: Counter[str] = Counter()
         self.inflight: Counter[str] = Counter()
         self.max_inflight: Counter[str] = Counter()
-        self.events: list[tuple[float, str, str, str]] = []  # (time, model, content key, outcome)
+        # (monotonic time, model, content key, outcome, retry-after seconds sent with a 429)
+        self.events: list[tuple[float, str, str, str, float]] = []
         self.buckets: dict[str, _Bucket] = {}
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -184,6 +187,9 @@ class _Server:
             return await self._complete(headers, body, "openai")
         if method == "POST" and path == "/v1/messages":
             return await self._complete(headers, body, "anthropic")
+        if self.settings.api_key is not None and not self._authorized(headers):
+            flavor = "anthropic" if path.startswith("/v1/messages") else "openai"
+            return _failure(flavor, "401")
         if method == "POST" and path == "/v1/files":
             return self._upload(headers, body)
         if method == "GET" and path.startswith("/v1/files/"):
@@ -214,6 +220,8 @@ class _Server:
             self.buckets.clear()
             return _Reply(200, asdict(self.settings))
         if path == "/_admin/reset" and method == "POST":
+            if json.loads(body or b"{}").get("settings"):
+                self.settings.update(**asdict(FakeSettings()))
             self.reset()
             return _Reply(200, {"ok": True})
         if path == "/_admin/release" and method == "POST":
@@ -240,15 +248,16 @@ class _Server:
         return out
 
     # -- completions -----------------------------------------------------------------------------------
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        bearer = headers.get("authorization", "")
+        given = bearer[7:] if bearer.lower().startswith("bearer ") else headers.get("x-api-key")
+        return given == self.settings.api_key
+
     def _outcome(self, model: str, ck: str, headers: dict[str, str], flavor: str) -> tuple[str, float]:
         """Decide what happens to one request: (outcome, retry-after seconds for a 429)."""
         s = self.settings
-        if s.api_key is not None:
-            given = (
-                headers.get("x-api-key") if flavor == "anthropic" else headers.get("authorization", "")[7:]
-            )
-            if given != s.api_key:
-                return "401", 0.0
+        if s.api_key is not None and not self._authorized(headers):
+            return "401", 0.0
         if s.always:
             return s.always, s.scripted_retry_after_s
         if s.rpm:
@@ -260,8 +269,9 @@ class _Server:
                 return "429", wait
         n = self.arrivals[ck]
         self.arrivals[ck] += 1
-        if n < len(s.script):
-            return s.script[n], s.scripted_retry_after_s
+        script = s.scripts.get(ck, s.script)
+        if n < len(script):
+            return script[n], s.scripted_retry_after_s
         if s.error_rate and self.rng.random() < s.error_rate:
             return "500", 0.0
         return "ok", 0.0
@@ -280,9 +290,12 @@ class _Server:
         self.counts[ck] += 1
         outcome, retry_after = self._outcome(model, ck, headers, flavor)
         self.by_outcome[outcome] += 1
-        self.events.append((time.monotonic(), model, ck, outcome))
         if outcome == "429":
-            return _rate_limited(flavor, retry_after, self.settings.retry_after)
+            reply = _rate_limited(flavor, retry_after, self.settings.retry_after)
+            sent = parse_wait(reply.headers)
+            self.events.append((time.monotonic(), model, ck, outcome, sent))
+            return reply
+        self.events.append((time.monotonic(), model, ck, outcome, 0.0))
         self.inflight[model] += 1
         self.max_inflight[model] = max(self.max_inflight[model], self.inflight[model])
         try:
@@ -376,7 +389,7 @@ class _Server:
             self.batch_counts[ck] += 1
             n = self.arrivals[ck]
             self.arrivals[ck] += 1
-            script = self.settings.script
+            script = self.settings.scripts.get(ck, self.settings.script)
             outcome = script[n] if n < len(script) else "ok"
             if outcome not in ("ok", "expired", "400", "404"):
                 outcome = "500"  # every transient failure shows up as a server error inside a batch
@@ -670,6 +683,15 @@ def _rate_limited(flavor: str, wait_s: float, mode: str) -> _Reply:
     )
 
 
+def parse_wait(headers: dict) -> float:
+    """The wait a 429 announced (what a client honouring the headers must wait at least)."""
+    if "retry-after-ms" in headers:
+        return float(headers["retry-after-ms"]) / 1000.0
+    if "retry-after" in headers:
+        return float(headers["retry-after"])
+    return 0.0
+
+
 def _file_obj(fid: str, size: int, filename: str, purpose: str) -> dict:
     return {
         "id": fid,
@@ -844,16 +866,17 @@ class FakeLLM:
         """Change settings while running (also resets the rate-limit buckets)."""
         self._admin("/_admin/settings", settings)
 
-    def reset(self) -> None:
-        """Forget counts, events, files and batches."""
-        self._admin("/_admin/reset", {})
+    def reset(self, settings: bool = True) -> None:
+        """Forget counts, events, files and batches (and restore the default settings unless told not to)."""
+        self._admin("/_admin/reset", {"settings": settings})
 
     def release_batches(self) -> None:
         self._admin("/_admin/release", {})
 
     def stats(self) -> dict:
         """Counts so far: received, distinct, counts (per content key), batch_counts, by_path, by_outcome,
-        max_inflight (per model), batches, events [(monotonic time, model, content key, outcome)]."""
+        max_inflight (per model), batches, and events: [monotonic time, model, content key, outcome,
+        announced retry-after seconds] per completion request."""
         return self._admin("/_admin/stats")
 
 

@@ -1,0 +1,1 @@
+"""Scale-out variants of the llmfeedback code location (PostgreSQL, Celery, Kubernetes): see README.md."""

@@ -1,0 +1,17 @@
+"""Backfill export: the warehouse's synthetic users, chats, turns, messages and evals into a SQL database."""
+
+from .backfill import (
+    BackfillData,
+    ExportError,
+    ExportReport,
+    backfill_rows,
+    count_rows,
+    export_backfill,
+    load_backfill_data,
+    resolve_database_url,
+    turn_id,
+)
+from .schema import product_metadata
+
+__all__ = ["BackfillData", "ExportError", "ExportReport", "backfill_rows", "count_rows", "export_backfill",
+           "load_backfill_data", "product_metadata", "resolve_database_url", "turn_id"]

@@ -1,0 +1,65 @@
+"""Small helpers shared by the synth modules: seeded generators, run-stat totals, config lookups."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ..config import Config, ConfigError
+from ..llm import RunStats
+
+
+def rng_for(*parts: object) -> np.random.Generator:
+    """A generator seeded by the parts' content, so every draw is reproducible and independent of order."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+def merge_stats(total: RunStats | None, new: RunStats | None) -> RunStats | None:
+    if new is None:
+        return total
+    if total is None:
+        return new
+    for f in ("total", "done", "cache_hits", "sent", "failed", "retries", "rate_limited", "input_tokens",
+              "output_tokens"):
+        setattr(total, f, getattr(total, f) + getattr(new, f))
+    total.cost_usd += new.cost_usd
+    return total
+
+
+def _where(config: Config) -> str:
+    return f" in {config.source}" if config.source else ""
+
+
+def user_model(config: Config) -> str:
+    if not config.synth.user_model:
+        raise ConfigError(f"synth.user_model: name the model that plays the user{_where(config)}")
+    return config.synth.user_model
+
+
+def persona_model(config: Config) -> str:
+    """The persona generator; the user simulator stands in when none is named."""
+    name = config.synth.persona_model or config.synth.user_model
+    if not name:
+        raise ConfigError(f"synth.persona_model: name the model that invents personas "
+                          f"(generate_num_personas is {config.synth.generate_num_personas}){_where(config)}")
+    return name
+
+
+def eval_llms(config: Config) -> list[tuple[str, float]]:
+    """(model, weight) of the models compared side by side; at least two distinct ones."""
+    seen: dict[str, float] = {}
+    for e in config.synth.eval_llms:
+        if e.model in seen:
+            raise ConfigError(f"synth.eval_llms: {e.model!r} is listed twice{_where(config)}")
+        seen[e.model] = e.sample_weight
+    if len(seen) < 2:
+        raise ConfigError(f"synth.eval_llms: list at least two models to compare (found {list(seen)})"
+                          f"{_where(config)}")
+    return list(seen.items())
+
+
+def judge_pool(config: Config) -> list[str]:
+    """Conversation judges: synth.judge.models, or the spine's judges when none are listed."""
+    return list(config.synth.judge.models or config.judges)
