@@ -13,6 +13,6 @@ from __future__ import annotations
 import dagster as dg
 from dagster_celery import celery_executor
 
-from llmfeedback_assets.definitions import defs as _base
+from llmfeedback_assets import definitions as _project
 
-defs = dg.Definitions.merge(_base, dg.Definitions(executor=celery_executor))
+defs = dg.Definitions.merge(_project.defs, dg.Definitions(executor=celery_executor))

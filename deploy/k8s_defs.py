@@ -13,9 +13,9 @@ from dagster_k8s import k8s_job_executor
 from dagster_k8s.job import get_user_defined_k8s_config
 
 from llmfeedback_assets.defs.gpu import GPU_POOL, GPU_RESOURCE
-from llmfeedback_assets.definitions import defs as _base
+from llmfeedback_assets import definitions as _project
 
-defs = dg.Definitions.merge(_base, dg.Definitions(executor=k8s_job_executor))
+defs = dg.Definitions.merge(_project.defs, dg.Definitions(executor=k8s_job_executor))
 
 
 def gpu_request(tags: dict) -> int:

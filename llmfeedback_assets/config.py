@@ -104,6 +104,16 @@ class PromptSource(_Strict):
     limit: int | None = Field(None, gt=0)
 
 
+class ComparisonSource(_Strict):
+    """External pairwise votes to rank and compare with the LLM judges (human or another judge)."""
+
+    path: str
+    format: Literal["llmfao", "mtbench"] = "llmfao"
+    name: str = Field(..., description="label used as the judge name in leaderboards and agreement")
+    human: bool = Field(True, description="pooled as the human side of judge-vs-human agreement")
+    models_jsonl: str | None = Field(None, description="LLMFAO models.jsonl to resolve model ids to names")
+
+
 class JudgingConfig(_Strict):
     modes: list[JudgingMode] = Field(default_factory=lambda: ["single", "pairwise"])
     allow_self_judging: bool = False
@@ -197,6 +207,7 @@ class Config(_Strict):
     responders: list[str]
     judges: list[str]
     prompt_sources: list[PromptSource]
+    comparison_sources: list[ComparisonSource] = Field(default_factory=list)
     judging: JudgingConfig = Field(default_factory=JudgingConfig)
     leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from .defs.analysis import analysis_assets
 from .defs.automation import jobs, schedules, sensors
 from .defs.checks import spine_checks
 from .defs.resources import LLMFeedbackResource
 from .defs.spine import spine_assets
 
 defs = dg.Definitions(
-    assets=[*spine_assets],
+    assets=[*spine_assets, *analysis_assets],
     asset_checks=[*spine_checks],
     resources={"llmfeedback": LLMFeedbackResource()},
     jobs=jobs,

@@ -57,6 +57,8 @@ def dagster_env(tmp_path: Path, config: Path, instance_yaml: Path | None = None,
     home.mkdir(exist_ok=True)
     shutil.copy(instance_yaml or REPO / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMFEEDBACK_", "DAGSTER_"))}
+    # The venv's bin first: dagster-celery starts `celery`, dagster dev starts `dagster-webserver`.
+    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
     env.update(DAGSTER_HOME=str(home), LLMFEEDBACK_CONFIG=str(config), PYTHONPATH=str(REPO),
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **extra)
     return env

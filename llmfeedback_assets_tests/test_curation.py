@@ -163,16 +163,20 @@ def test_knn_graph_is_exact(small_cloud, precision, candidates):
         assert g.recomputed_rows > 0
 
 
-def test_bf16_error_bound_holds():
+def test_bf16_error_bounds_hold():
     gen = torch.Generator().manual_seed(0)
-    base = torch.nn.functional.normalize(torch.randn(200, 384, generator=gen), dim=1)
-    near = torch.nn.functional.normalize(base + 0.01 * torch.randn(200, 384, generator=gen), dim=1)
-    x = torch.cat([base, near])
-    exact = (x.double() @ x.double().T)
-    approx = (x.bfloat16() @ x.bfloat16().T).double()
-    err = (approx - exact).abs().max().item()
-    assert err <= knn.bf16_error_bound(384)
-    assert err > 1e-4  # bf16 really is coarse, so the bound matters
+    base = torch.nn.functional.normalize(torch.randn(300, 384, generator=gen), dim=1)
+    near = torch.nn.functional.normalize(base + 0.01 * torch.randn(300, 384, generator=gen), dim=1)
+    x = torch.cat([base, near, -near[:5]])
+    exact = x.double() @ x.double().T
+    approx = (x.bfloat16() @ x.bfloat16().T).float()
+    err = (approx.double() - exact).abs()
+    assert err.max().item() <= knn.bf16_error_bound(384)
+    assert err.max().item() > 1e-4  # bf16 really is coarse, so the bound matters
+    row_err = torch.linalg.vector_norm(x - x.bfloat16().float(), dim=1)
+    bound = knn.upper_bound_outside(approx, row_err[:, None], float(row_err.max()), 384)
+    assert torch.all(exact <= bound.double())  # what the certificate relies on, for every pair
+    assert (bound.double() - exact).median().item() < knn.bf16_error_bound(384) / 2
 
 
 def test_neighbors_in_sample_exact_including_fallback(small_cloud):

@@ -213,18 +213,18 @@ def test_concurrency_cap_is_respected(fake, wh):
 
 
 def test_token_budget_limits_throughput(fake, wh):
-    # 600 input tokens/min = 10/s; each request is ~12 tokens, so 15 requests need well over a second.
-    cfg = config_with(fake_model(fake, "m1", input_tokens_per_minute=600))
-    reqs = [ChatRequest.of("m1", [{"role": "user", "content": f"{i:02d} " + "x" * 30}]) for i in range(15)]
+    # 60,000 input tokens/min = 1,000/s with a burst of 1,000; 30 requests of ~100 tokens need >= 2 s.
+    cfg = config_with(fake_model(fake, "m1", input_tokens_per_minute=60_000))
+    reqs = [ChatRequest.of("m1", [{"role": "user", "content": f"{i:02d} " + "x" * 400}]) for i in range(30)]
     results, _ = gateway(cfg, wh).run(reqs)
-    assert all(r.ok for r in results)
+    assert all(r.ok for r in results) and all(r.input_tokens == 100 for r in results)
     times = sorted(e[0] for e in fake.stats()["events"])
-    assert times[-1] - times[0] >= 1.0
+    assert times[-1] - times[0] >= 1.5  # (3,000 - 1,000) / 1,000 per s, less the first request's lag
 
 
 def test_progress_is_reported_at_a_cadence_and_the_bar_shows(fake, wh, capsys):
     fake.configure(latency_s=0.05)
-    cfg = config_with(fake_model(fake, "m1", max_concurrency=2))
+    cfg = config_with(fake_model(fake, "m1", max_concurrency=2, price_input_per_mtok=1000.0))
     calls: list[RunStats] = []
     snapshots = []
 
@@ -234,7 +234,8 @@ def test_progress_is_reported_at_a_cadence_and_the_bar_shows(fake, wh, capsys):
 
     gw = gateway(cfg, wh, progress=progress, progress_every_s=0.25, progress_bar=True)
     _, stats = gw.run(numbered_requests("m1", 30))  # ~0.8 s of work
-    assert 2 <= len(calls) <= 1 + stats.elapsed_s / 0.25 + 1  # steady cadence, not per request
+    assert 3 <= len(calls) <= 2 + stats.elapsed_s / 0.25 + 1  # steady cadence, not per request
+    assert snapshots[0][0] == 0 and "0/30 done" in snapshots[0][1] and "estimate $" in snapshots[0][1]
     assert snapshots[-1][0] == 30 and "30/30 done" in snapshots[-1][1]
     assert any(done < 30 for done, _ in snapshots[:-1])  # reported while running
     err = capsys.readouterr().err

@@ -144,3 +144,17 @@ def test_batch_with_a_bad_key_fails_fast(fake, wh, provider):
     st = fake.stats()
     first_call = "POST /v1/files" if provider == "openai" else "POST /v1/messages/batches"
     assert st["batches"] == {} and st["by_path"] == {first_call: 1}  # one rejected call, nothing retried
+
+
+def test_a_batch_the_provider_no_longer_knows_is_resubmitted(fake, wh):
+    from llmfeedback_assets.llm.journal import Journal
+
+    cfg = batch_config(fake, "openai")
+    reqs = numbered_requests("bj", 4)
+    journal = Journal(wh)
+    journal.add_batch("batch_deleted_long_ago", "openai", "bj", [Gateway(cfg, wh).key_for(r) for r in reqs])
+    journal.close()
+    results, stats = gateway(cfg, wh).run(reqs)
+    assert all(r.ok for r in results) and stats.batches_resumed == 1 and stats.batches_submitted == 1
+    status = wh.table("llm_batches").set_index("batch_id")["status"]
+    assert status["batch_deleted_long_ago"] == "lost" and (status == "collected").sum() == 1

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from llmfeedback_assets.testing import FakeLLM
-from llmfeedback_assets.testing.configs import KEY_ENV, fake_model, numbered_requests, server_key, write_config
+from llmfeedback_assets.testing.configs import (
+    KEY_ENV,
+    fake_model,
+    numbered_requests,
+    server_key,
+    write_config,
+)
 from llmfeedback_assets.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
@@ -70,7 +76,7 @@ def test_sigkill_loses_only_requests_in_flight(tmp_path):
 
 
 def test_four_partitions_at_once_share_one_duckdb_file(tmp_path):
-    n = 120
+    n = 80
     models = [f"judge-{c}" for c in "abcd"]
     with FakeLLM(latency_s=0.005) as fake:
         config = tmp_path / "c.yaml"

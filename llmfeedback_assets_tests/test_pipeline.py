@@ -11,7 +11,7 @@ from llmfeedback_assets.defs.resources import LLMFeedbackResource
 from llmfeedback_assets.judging.analysis import POOLED
 from llmfeedback_assets.warehouse import Warehouse
 
-UPSTREAM = ["prompts", "sim_ground_truth", "responses"]
+UPSTREAM = ["prompts", "sim_ground_truth", "responses", "comparisons"]
 
 
 def _materialize(instance, config_path, selection, partition=None, raise_on_error=True):
@@ -34,7 +34,7 @@ def _run_all(instance, config_path):
     _materialize(instance, config_path, UPSTREAM)
     for judge in cfg.judges:
         _materialize(instance, config_path, ["judgments"], judge)
-    _materialize(instance, config_path, ["leaderboard"])
+    _materialize(instance, config_path, ["leaderboard", "judge_agreement"])
     return cfg, Warehouse(cfg.database_path)
 
 
@@ -57,6 +57,12 @@ def test_whole_graph_on_the_simulator(instance, project):
     assert abs(pooled["bt_score"].sum() - 1) < 1e-9
     assert (pooled["bt_low"] <= pooled["bt_score"]).all() and (pooled["bt_score"] <= pooled["bt_high"]).all()
     assert pooled["simulated"].all()
+    agreement = wh.table("judge_agreement")
+    assert agreement[["judge_1", "judge_2", "kind"]].values.tolist() == [["judge-clean", "judge-noisy", "judge-judge"]]
+    assert 0 < agreement["agreement_with_ties"].iloc[0] <= agreement["agreement_without_ties"].iloc[0] <= 1
+    consistency = wh.table("position_consistency").set_index("judge")["consistency"]
+    # the position-biased judge keeps fewer verdicts when A and B are swapped
+    assert consistency["judge-clean"] > consistency["judge-noisy"]
 
 
 def test_leaderboard_recovers_the_true_ranking(instance, tmp_path, monkeypatch):
@@ -109,3 +115,23 @@ def test_failed_model_calls_are_recorded_not_dropped(instance, tmp_path, monkeyp
     assert wh.count("responses", "WHERE responder_model = 'alpha' AND status = 'ok'") == 4
     journal = wh.query("SELECT status, attempts FROM llm_journal WHERE model = 'dead'")
     assert (journal["status"] == "failed").all() and (journal["attempts"] == 2).all()
+
+
+def test_external_human_votes_are_ranked_and_compared(instance, tmp_path):
+    from .conftest import dataset, write_config
+
+    crowd = dataset("llmfao", "crowd-comparisons.csv")
+    gpt4 = dataset("llmfao", "gpt4-crowd-comparisons.csv")
+    models = dataset("llmfao", "models.jsonl")
+    path = write_config(tmp_path, n_prompts=2, judges=["judge-clean"], comparison_sources=[
+        {"path": str(crowd), "name": "crowd", "human": True, "models_jsonl": str(models)},
+        {"path": str(gpt4), "name": "gpt-4", "human": False, "models_jsonl": str(models)}])
+    cfg, wh = _run_all(instance, path)
+    board = wh.table("leaderboard", "WHERE judge_model = 'crowd (external)' ORDER BY bt_score DESC")
+    assert board["model"].iloc[0] == "GPT 4"
+    assert abs(board["bt_score"].iloc[0] - 0.041218) < 1e-5
+    assert not board["simulated"].any()
+    agreement = wh.table("judge_agreement").set_index(["judge_1", "judge_2"])
+    row = agreement.loc[("gpt-4", "human")]
+    assert row["kind"] == "judge-human" and row["n_keys"] > 2000
+    assert abs(row["spearman"] - 0.731) < 0.002

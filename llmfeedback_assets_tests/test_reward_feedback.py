@@ -31,6 +31,7 @@ from llmfeedback_assets.reward import (
     win_rate,
     win_rate_by_rankings,
     win_rate_by_ratings,
+    win_rate_frame,
 )
 
 SPARSE = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "sparse_feedback"
@@ -235,6 +236,8 @@ def test_published_win_rates_from_the_feedback_files():
                                      read_ratings(out / "feedback_ratings_davinci_for_llm_eval.csv"))
     assert by_ratings.n == 51 and round(100 * by_ratings.rate, 1) == 52.9
     assert (by_ratings.wins, by_ratings.ties, by_ratings.losses) == (14, 26, 11)
+    table = win_rate_frame({"ratings_rm / rankings": by_rankings, "ratings_rm / ratings": by_ratings})
+    assert table["n"].tolist() == [46, 51] and (table["low"] < table["rate"]).all()
 
 
 # -- best-of-n and win rates -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from llmfeedback_assets.config import load_config
 from llmfeedback_assets.defs.resources import LLMFeedbackResource
@@ -13,7 +14,7 @@ from llmfeedback_assets.warehouse import Warehouse
 
 from .test_synth import synth_config
 
-JUDGES = ["alpha", "judge-clean", "judge-noisy"]
+JUDGES = ["alpha", "judge-noisy"]
 
 
 @pytest.fixture
@@ -60,31 +61,43 @@ def test_synth_assets_end_to_end(instance, tmp_path):
     meta = _meta(instance, "conversation_judgments", "judge-noisy")
     assert meta["sent"].value == 0 and wh.count("conversation_judgments") == before
 
-    _materialize(instance, path, ["backfill_export"])
+    exported = _materialize(instance, path, ["backfill_export"])
     url = cfg.export.database_url
     counts = count_rows(url)
     assert counts["chats"] == n_conv and counts["evals"] == before and counts["backfill_jobs"] == 1
     assert counts["messages"] == wh.count("conversation_messages")
-    _materialize(instance, path, ["backfill_export"])
-    again = count_rows(url)
-    assert again == {**counts, "backfill_jobs": 2}  # a second export adds a job record and nothing else
-    assert _meta(instance, "backfill_export")["inserted/messages"].value == 0
+    meta = _meta(instance, "backfill_export")
+    assert meta["backfill_job_id"].value == exported.run_id and meta["inserted/chats"].value == n_conv
+    with sa.create_engine(url).connect() as con:  # every row names the run that created it
+        assert con.execute(sa.text("SELECT DISTINCT backfill_job_id FROM messages")).scalars().all() == [
+            exported.run_id]
 
 
-def test_a_partition_outside_every_judge_list_is_a_clear_error(instance, tmp_path):
-    path = synth_config(tmp_path, generate_num_personas=0, conversations_per_persona=1, num_turns_max=1)
-    instance.add_dynamic_partitions("judge_model", ["nobody"])
+def test_judge_partitions_outside_the_conversation_pool(instance, tmp_path):
+    """A spine judge that does not judge conversations gets an empty partition (`llmfeedback run` runs every
+    judge partition of every partitioned asset); a key that is nobody's judge is a clear error."""
+    path = synth_config(tmp_path, generate_num_personas=0, conversations_per_persona=1, num_turns_max=1,
+                        judge={"models": ["judge-noisy"]})
+    instance.add_dynamic_partitions("judge_model", ["judge-clean", "nobody"])
     _materialize(instance, path, ["personas", "conversations"])
+    _materialize(instance, path, ["conversation_judgments"], "judge-clean")
+    assert _meta(instance, "conversation_judgments", "judge-clean")["turns_assigned"].value == 0
     result = _materialize(instance, path, ["conversation_judgments"], "nobody", raise_on_error=False)
     assert not result.success
     failure = [e for e in result.all_events if e.is_step_failure][0]
     assert "neither a conversation judge" in failure.step_failure_data.error.to_string()
 
 
-def test_a_spine_judge_outside_the_conversation_pool_gets_an_empty_partition(instance, tmp_path):
-    path = synth_config(tmp_path, generate_num_personas=0, conversations_per_persona=1, num_turns_max=1,
-                        judge={"models": ["judge-noisy"]})
+def test_a_config_without_a_synth_section_runs_the_synth_assets_as_no_ops(instance, tmp_path):
+    """`llmfeedback run` materializes every asset: an unused feature must not fail the whole graph."""
+    from .conftest import write_config
+
+    path = write_config(tmp_path, n_prompts=2, export={"database_url": f"sqlite:///{tmp_path / 'x.sqlite'}"})
     instance.add_dynamic_partitions("judge_model", ["judge-clean"])
-    _materialize(instance, path, ["personas", "conversations"])
+    _materialize(instance, path, ["cost_estimate", "personas", "conversations", "backfill_export"])
     _materialize(instance, path, ["conversation_judgments"], "judge-clean")
-    assert _meta(instance, "conversation_judgments", "judge-clean")["turns_assigned"].value == 0
+    wh = Warehouse(load_config(path).database_path)
+    assert wh.count("conversations") == 0 and wh.count("conversation_judgments") == 0
+    assert _meta(instance, "cost_estimate")["est_calls"].value == 0
+    assert _meta(instance, "backfill_export")["skipped"].value == "nothing to export"
+    assert not (tmp_path / "x.sqlite").exists()

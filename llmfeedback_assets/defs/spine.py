@@ -88,7 +88,7 @@ def judgments(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResourc
         simulated=config.model(judge).is_simulated, **(stats.as_metadata() if stats else {})))
 
 
-@dg.asset(group_name="analysis", kinds=KINDS, deps=[judgments, sim_ground_truth],
+@dg.asset(group_name="analysis", kinds=KINDS, deps=[judgments, sim_ground_truth, "comparisons"],
           automation_condition=dg.AutomationCondition.eager(),
           description="Per judge and pooled (judge_model='__pooled__'): Bradley-Terry scores with bootstrap 95% "
                       "intervals, Elo-scale ratings, adjusted win rates and mean single-answer grades per turn; "

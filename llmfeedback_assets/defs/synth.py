@@ -128,6 +128,10 @@ def cost_estimate(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
 def backfill_export(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     data = export.load_backfill_data(llmfeedback.warehouse(config))
+    if data.users.empty and data.chats.empty:
+        context.log.info("no synthetic users or chats in the warehouse: nothing to export")
+        return dg.MaterializeResult(metadata={"skipped": "nothing to export", **{
+            f"rows/{t}": 0 for t in data.counts()}})
     url = export.resolve_database_url(config.export.database_url, config.root)
     report = export.export_backfill(url, data, job_id=context.run_id, batch_size=config.export.batch_size,
                                     source=f"dagster run {context.run_id}", progress=context.log.info)

@@ -34,6 +34,7 @@ from .schema import CHAT_TABLES, PRIMARY_KEYS, UPDATABLE, product_metadata
 log = logging.getLogger("llmfeedback.export")
 
 LOOKUP_CHUNK = 500  # ids per IN (...) lookup: far below every database's bound-parameter limit
+MAX_BOUND_PARAMS = 30_000  # per multi-row INSERT (PostgreSQL allows 65,535)
 
 
 class ExportError(RuntimeError):
@@ -272,8 +273,16 @@ def _insert_new(con: sa.Connection, table: sa.Table, rows: list[dict]) -> int:
     key = PRIMARY_KEYS[table.name]
     have = _existing(con, table, key, (r[key] for r in rows))
     new = [r for r in rows if r[key] not in have]
-    if new:
-        con.execute(_insert_ignoring_conflicts(con, table), new)
+    if not new:
+        return 0
+    stmt = _insert_ignoring_conflicts(con, table)
+    if con.dialect.name == "postgresql":
+        # One multi-row VALUES statement per chunk: psycopg2's executemany sends rows one by one (~6x slower).
+        step = max(1, MAX_BOUND_PARAMS // len(table.columns))
+        for i in range(0, len(new), step):
+            con.execute(stmt.values(new[i:i + step]))
+    else:
+        con.execute(stmt, new)
     return len(new)
 
 

@@ -10,9 +10,12 @@ import pandas as pd
 
 from .. import ranking
 from ..config import Config, SimJudgeSpec, SimResponderSpec
-from ..warehouse import Warehouse, columns
+from ..ranking.agreement import AGREEMENT_COLUMNS, POSITION_COLUMNS
+from ..warehouse import Warehouse, columns, register_table
 
 POOLED = "__pooled__"
+register_table("judge_agreement", AGREEMENT_COLUMNS)
+register_table("position_consistency", POSITION_COLUMNS)
 
 
 def ground_truth_table(config: Config) -> pd.DataFrame:
@@ -33,10 +36,12 @@ def ground_truth_table(config: Config) -> pd.DataFrame:
 class JudgmentInputs:
     judgments: pd.DataFrame
     truth: pd.DataFrame
+    external: pd.DataFrame
 
 
 def load_judgment_inputs(wh: Warehouse) -> JudgmentInputs:
-    return JudgmentInputs(wh.table("judgments", "WHERE parse_status = 'ok'"), wh.table("sim_ground_truth"))
+    return JudgmentInputs(wh.table("judgments", "WHERE parse_status = 'ok'"), wh.table("sim_ground_truth"),
+                          wh.table("external_comparisons"))
 
 
 def _board(judgments: pd.DataFrame, rounds: int, seed: int) -> pd.DataFrame:
@@ -55,10 +60,10 @@ def leaderboards(inputs: JudgmentInputs, config: Config) -> tuple[pd.DataFrame, 
     truth = inputs.truth.set_index("model")["quality"] if len(inputs.truth) else pd.Series(dtype=float)
     boards, summary = [], []
     groups = [(j, g) for j, g in inputs.judgments.groupby("judge_model")]
-    if len(groups) > 1:
+    if groups:
         groups.append((POOLED, inputs.judgments))
-    elif groups:
-        groups.append((POOLED, groups[0][1]))
+    external = inputs.external.assign(mode="pairwise", score=np.nan, judge_model=inputs.external["source"])
+    groups += [(f"{name} (external)", frame) for name, frame in external.groupby("source")]
     for judge, frame in groups:
         board = _board(frame, config.leaderboard.bootstrap_rounds, config.leaderboard.seed)
         if board.empty:
@@ -83,3 +88,48 @@ def leaderboards(inputs: JudgmentInputs, config: Config) -> tuple[pd.DataFrame, 
 
 def _is_sim(config: Config, model: str) -> bool:
     return any(m.name == model and m.is_simulated for m in config.models)
+
+
+# -- external comparisons and judge agreement ---------------------------------------------------------------
+
+def read_comparison_sources(config: Config) -> pd.DataFrame:
+    """Every configured external comparison file as one frame in the `external_comparisons` schema."""
+    from ..ranking.sources import read_llmfao_comparisons, read_mtbench_judgments
+
+    frames = []
+    for src in config.comparison_sources:
+        path = config.resolve(src.path)
+        if src.format == "llmfao":
+            models = config.resolve(src.models_jsonl) if src.models_jsonl else None
+            df = read_llmfao_comparisons(path, models)
+            df["turn"] = 1
+        else:
+            df = read_mtbench_judgments(path)
+            df["worker"] = df["judge"] if src.human else None
+        df["source"] = src.name
+        df["human"] = src.human
+        df["prompt_id"] = df["prompt_id"].astype(str)
+        frames.append(df)
+    cols = columns("external_comparisons")
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+_AB = {"A": "model_a", "B": "model_b", "C": "tie"}
+_BA = {"A": "model_b", "B": "model_a", "C": "tie"}
+
+
+def judge_agreement(judgments: pd.DataFrame, external: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """MT-bench style agreement between every pair of judges (ours and external non-human sources) and
+    with the pooled human votes, plus position consistency of our judges (who were asked in both orders)."""
+    pairs = judgments[judgments["mode"] == "pairwise"].copy()
+    pairs["verdict_ab"] = pairs["verdict_ab"].map(_AB)
+    pairs["verdict_ba"] = pairs["verdict_ba"].map(_BA)
+    votes = pairs[["judge_model", "prompt_id", "turn", "model_a", "model_b", "winner"]]
+    machine = external[~external["human"].astype(bool)].rename(columns={"source": "judge_model"})
+    votes = pd.concat([votes, machine[votes.columns]], ignore_index=True)
+    human = external[external["human"].astype(bool)][["prompt_id", "turn", "model_a", "model_b", "winner"]]
+    agreement = ranking.judge_agreement_table(votes, human if len(human) else None)
+    consistency = ranking.position_consistency(pairs.rename(columns={"judge_model": "judge"}))
+    return agreement, consistency

@@ -29,6 +29,9 @@ MAX_ITEMS = {"openai": 20_000, "anthropic": 20_000}
 MAX_BYTES = 100_000_000
 
 
+_LOST = object()  # a poll answered 404: the batch id means nothing to the provider
+
+
 class BatchRunner:
     def __init__(self, gateway: Gateway, spec: ModelSpec, provider: Provider, run: _Run):
         self.gw, self.spec, self.provider, self.run_state = gateway, spec, provider, run
@@ -71,13 +74,19 @@ class BatchRunner:
     async def _check(self, bid: str) -> None:
         spec = self.spec
         state = await self._guarded(bid, self.provider.poll_batch(spec, bid))
+        if state is _LOST:  # the provider no longer knows this batch (deleted, other account): send again
+            keys = self.active.pop(bid)
+            log.warning("model %s: batch %s is unknown to the provider; resubmitting its requests", spec.name, bid)
+            await asyncio.to_thread(self.journal.close_batch, bid, "lost", "unknown to the provider")
+            await self._retry([k for k in keys if k in self.pending], 0.0)
+            return
         if state is None or not state.ended:
             return
         if state.failed:
             await asyncio.to_thread(self.journal.close_batch, bid, "failed", state.detail)
             raise FatalModelError(f"model {spec.name}: batch {bid} was rejected: {state.detail}")
         outcomes = await self._guarded(bid, self.provider.fetch_batch(spec, bid))
-        if outcomes is None:
+        if outcomes is None or outcomes is _LOST:
             return
         keys = self.active.pop(bid)
         latency = max(0.0, time.time() - self.submitted_at.get(bid, time.time()))
@@ -97,8 +106,13 @@ class BatchRunner:
                 self._fail(o.key, str(o.error), latency)
         retry += [k for k in keys if k not in seen]  # never answered at all: resubmit
         await asyncio.to_thread(self.journal.close_batch, bid, "collected", state.detail)
+        await self._retry(retry, latency)
+
+    async def _retry(self, keys: list[str], latency: float) -> None:
+        """Resubmit expired or failed items, each at most `max_retries` times."""
+        spec = self.spec
         again = []
-        for k in retry:
+        for k in keys:
             if k not in self.pending:
                 continue
             self.attempts[k] += 1
@@ -116,6 +130,8 @@ class BatchRunner:
         try:
             result = await coro
         except ProviderError as exc:
+            if exc.status == 404:
+                return _LOST
             if exc.fatal:
                 raise FatalModelError(str(exc)) from None
             self.poll_failures[bid] += 1

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from ..config import Config
+from ..config import Config, ModelSpec
 from ..warehouse import Warehouse
 from .gateway import cost_of, estimate_input_tokens
 from .journal import Journal
@@ -79,28 +79,33 @@ def estimate_cost(config: Config, warehouse: Warehouse, requests: list[ChatReque
         hits = journal.lookup([k for reqs in by_model.values() for k in reqs])
     finally:
         journal.close()
-    averages = _average_output_tokens(warehouse, list(by_model))
+    averages = average_output_tokens(warehouse, list(by_model))
     out = CostEstimate()
     for model, reqs in by_model.items():
-        spec = config.model(model)
         missing = [r for k, r in reqs.items() if k not in hits]
-        est_in = sum(estimate_input_tokens(r) for r in missing)
-        caps = [spec.max_tokens if r.max_tokens is None else r.max_tokens for r in missing]
-        if model in averages:
-            per_out, basis = averages[model], "journal average"
-            est_out = int(sum(min(c, per_out) for c in caps))
-        else:
-            basis = "max_tokens/4"
-            est_out = int(sum(c / 4 for c in caps))
-        out.models.append(ModelEstimate(
-            model=model, provider=spec.provider, batch=spec.batch, requests=len(reqs),
-            cached=len(reqs) - len(missing), to_send=len(missing), est_input_tokens=est_in,
-            est_output_tokens=est_out, est_usd=cost_of(spec, est_in, est_out, batch=spec.batch),
-            max_usd=cost_of(spec, est_in, sum(caps), batch=spec.batch), output_tokens_basis=basis))
+        out.models.append(model_estimate(config.model(model), missing, len(reqs), averages.get(model)))
     return out
 
 
-def _average_output_tokens(warehouse: Warehouse, models: list[str]) -> dict[str, float]:
+def model_estimate(spec: ModelSpec, missing: list[ChatRequest], n_requests: int,
+                   avg_output_tokens: float | None) -> ModelEstimate:
+    """The estimate for one model's requests still to send (`n_requests` distinct ones in all)."""
+    est_in = sum(estimate_input_tokens(r) for r in missing)
+    caps = [spec.max_tokens if r.max_tokens is None else r.max_tokens for r in missing]
+    if avg_output_tokens is not None:
+        basis = "journal average"
+        est_out = int(sum(min(c, avg_output_tokens) for c in caps))
+    else:
+        basis = "max_tokens/4"
+        est_out = int(sum(c / 4 for c in caps))
+    return ModelEstimate(
+        model=spec.name, provider=spec.provider, batch=spec.batch, requests=n_requests,
+        cached=n_requests - len(missing), to_send=len(missing), est_input_tokens=est_in,
+        est_output_tokens=est_out, est_usd=cost_of(spec, est_in, est_out, batch=spec.batch),
+        max_usd=cost_of(spec, est_in, sum(caps), batch=spec.batch), output_tokens_basis=basis)
+
+
+def average_output_tokens(warehouse: Warehouse, models: list[str]) -> dict[str, float]:
     if not models:
         return {}
     df = warehouse.query(

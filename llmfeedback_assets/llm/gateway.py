@@ -31,6 +31,7 @@ log = logging.getLogger("llmfeedback.gateway")
 
 # A 429 is the server asking for patience, so it gets a larger retry budget than real failures.
 RATE_LIMIT_RETRIES = 5
+MAX_FAILURE_LOGS = 20
 
 
 def estimate_input_tokens(req: ChatRequest) -> int:
@@ -52,6 +53,7 @@ class RunStats:
     cost_usd: float = 0.0
     batches_submitted: int = 0
     batches_resumed: int = 0  # batch jobs of an earlier run collected by this one
+    estimated_usd: float = 0.0  # dry-run estimate of what this run sends, made before sending
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -69,14 +71,16 @@ class RunStats:
         eta = f"{left / rate:.0f}s" if rate > 0 else ("0s" if left == 0 else "?")
         return (f"{self.done}/{self.total} done, {rate:.1f}/s, ETA {eta}, cache hits {self.cache_hits}, "
                 f"failed {self.failed}, retries {self.retries}, 429s {self.rate_limited}, "
-                f"tokens {self.input_tokens}+{self.output_tokens}, ${self.cost_usd:.4f}")
+                f"tokens {self.input_tokens}+{self.output_tokens}, ${self.cost_usd:.4f}"
+                + (f" (estimate ${self.estimated_usd:.4f})" if self.estimated_usd else ""))
 
     def as_metadata(self) -> dict:
         return {"requests": self.total, "cache_hits": self.cache_hits, "sent": self.sent, "failed": self.failed,
                 "retries": self.retries, "rate_limited_429": self.rate_limited,
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "cost_usd": round(self.cost_usd, 6), "wall_s": round(self.elapsed_s, 3),
-                "batches_submitted": self.batches_submitted, "batches_resumed": self.batches_resumed}
+                "batches_submitted": self.batches_submitted, "batches_resumed": self.batches_resumed,
+                "est_cost_usd": round(self.estimated_usd, 6)}
 
 
 def cost_of(spec: ModelSpec, input_tokens: int, output_tokens: int, batch: bool = False) -> float:
@@ -107,7 +111,9 @@ class _Run:
         st.cost_usd += res.cost_usd
         if not res.ok:
             st.failed += 1
-            log.warning("request %s to %s failed: %s", res.request_key[:12], spec.name, res.error)
+            if st.failed <= MAX_FAILURE_LOGS:  # a broken model must not flood the log
+                log.warning("request %s to %s failed: %s%s", res.request_key[:12], spec.name, res.error,
+                            " (further failures are only counted)" if st.failed == MAX_FAILURE_LOGS else "")
         if self.bar is not None:
             self.bar.update(n)
 
@@ -196,6 +202,8 @@ class Gateway:
             for key, req in zip(keys, requests, strict=True):
                 if key not in hits:
                     todo.setdefault(req.model, {}).setdefault(key, req)
+            if todo:
+                stats.estimated_usd = await asyncio.to_thread(self._estimate, specs, todo)
             bar = self._make_bar(stats) if self.progress_bar else None
             run = _Run(journal, stats, occurrences, bar)
             run.results.update({k: _from_row(row) for k, row in hits.items()})
@@ -211,6 +219,8 @@ class Gateway:
                         log.info("model %s: provider %s has no batch API; sending requests directly",
                                  spec.name, spec.provider)
                     jobs.append(self._stream(spec, provider, items, run))
+            if self.progress and todo:
+                self.progress(stats)  # the plan: how much is cached, what the rest should cost
             stopper = asyncio.Event()
             ticker = asyncio.create_task(self._tick(run, stopper))
             try:
@@ -234,6 +244,13 @@ class Gateway:
         temperature = spec.temperature if req.temperature is None else req.temperature
         max_tokens = spec.max_tokens if req.max_tokens is None else req.max_tokens
         return float(temperature), int(max_tokens)
+
+    def _estimate(self, specs: dict[str, ModelSpec], todo: dict[str, dict[str, ChatRequest]]) -> float:
+        from .cost import average_output_tokens, model_estimate
+
+        averages = average_output_tokens(self.warehouse, list(todo))
+        return sum(model_estimate(specs[m], list(items.values()), len(items), averages.get(m)).est_usd
+                   for m, items in todo.items())
 
     def _provider(self, spec: ModelSpec) -> Provider:
         if spec.provider not in self._providers:

@@ -12,6 +12,7 @@ from llmfeedback_assets.reward.bestofn import (
     win_rate,
     win_rate_by_rankings,
     win_rate_by_ratings,
+    win_rate_frame,
 )
 from llmfeedback_assets.reward.feedback import (
     ConsistencyResult,
@@ -62,4 +63,5 @@ __all__ = [
     "rating_messages", "rating_table", "read_rankings", "read_rankings_json", "read_ratings",
     "rerank_best_of_n", "save_reward_model", "score", "synthetic_feedback", "train_ratings_reward_model",
     "train_rankings_reward_model", "wilson_interval", "win_rate", "win_rate_by_rankings", "win_rate_by_ratings",
+    "win_rate_frame",
 ]

@@ -171,6 +171,13 @@ def win_rate(outcomes: Iterable, *, method: str = "wilson", n_boot: int = 2000, 
                    method=method, n_invalid=n_invalid)
 
 
+def win_rate_frame(rates: Mapping[str, WinRate]) -> pd.DataFrame:
+    """One row per named win rate (e.g. "rankings_rm / by ratings"): rate, 95% interval and sample sizes."""
+    rows = [{"name": name, **wr.as_dict()} for name, wr in rates.items()]
+    cols = ["name", "rate", "low", "high", "n", "wins", "ties", "losses", "n_invalid", "method"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def _key_columns(a: pd.DataFrame, b: pd.DataFrame, on: Sequence[str] | None) -> list[str]:
     if on is not None:
         return list(on)

@@ -320,6 +320,7 @@ class RewardModel(nn.Module):
         self.objective = objective
         self.max_length = int(max_length)
         self.backbone = backbone
+        self.card: dict = {}  # set by load_reward_model from card.json
 
     @property
     def device(self) -> torch.device:
@@ -495,6 +496,7 @@ class TrainResult:
     embed_seconds: float
     examples_per_s: float
     notes: list[str] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)  # wall time of every optimizer step
 
     def metrics(self) -> dict:
         last = {k: (v[-1][1] if v else None) for k, v in self.curves.items()}
@@ -605,7 +607,7 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator, lengths: np.ndar
 def _fit(model: RewardModel, n_train: int, step_loss: Callable[[np.ndarray], torch.Tensor],
          val_loss: Callable[[], float | None], *, epochs: int, batch_size: int, learning_rate: float,
          seed: int, max_steps: int | None, lengths: np.ndarray | None, weight_decay: float
-         ) -> tuple[dict[str, list[tuple[int, float]]], float, int]:
+         ) -> tuple[dict[str, list[tuple[int, float]]], float, int, list[float]]:
     """The shared loop: AdamW with linear decay, per-step train loss, per-epoch validation loss."""
     if epochs < 1 or batch_size < 1:
         raise RewardModelError(f"epochs and batch_size must be >= 1 (got {epochs}, {batch_size})")
@@ -621,9 +623,11 @@ def _fit(model: RewardModel, n_train: int, step_loss: Callable[[np.ndarray], tor
     rng = np.random.default_rng(seed)
     curves: dict[str, list[tuple[int, float]]] = {"train_loss": [], "val_loss": []}
     step, seen = 0, 0
+    step_seconds: list[float] = []
     start = time.perf_counter()
     while step < total:
         for idx in _batches(n_train, batch_size, rng, lengths):
+            t0 = time.perf_counter()
             model.train()
             loss = step_loss(idx)
             if not torch.isfinite(loss):
@@ -635,12 +639,13 @@ def _fit(model: RewardModel, n_train: int, step_loss: Callable[[np.ndarray], tor
             step += 1
             seen += len(idx)
             curves["train_loss"].append((step, float(loss.detach())))
+            step_seconds.append(time.perf_counter() - t0)
             if step >= total:
                 break
         v = val_loss()
         if v is not None:
             curves["val_loss"].append((step, v))
-    return curves, time.perf_counter() - start, seen
+    return curves, time.perf_counter() - start, seen, step_seconds
 
 
 def _common_config(mode, epochs, batch_size, lr, max_length, overlong, seed, device, max_steps,
@@ -749,7 +754,7 @@ def train_rankings_reward_model(
 
     lengths = (np.array([len(bank.ids[c]) + len(bank.ids[r]) for c, r in zip(tr_c, tr_r, strict=True)])
                if group_by_length else None)
-    curves, seconds, seen = _fit(model, len(tr_c), step_loss, val_loss, epochs=epochs, batch_size=batch_size,
+    curves, seconds, seen, step_seconds = _fit(model, len(tr_c), step_loss, val_loss, epochs=epochs, batch_size=batch_size,
                                  learning_rate=lr, seed=seed, max_steps=max_steps, lengths=lengths,
                                  weight_decay=0.01 if mode == "frozen" else 0.0)
     acc = _pairwise_accuracy(bank.score(va_c), bank.score(va_r)) if len(va_c) else None
@@ -767,7 +772,7 @@ def train_rankings_reward_model(
         data=data, config=_common_config(mode, epochs, batch_size, lr, max_length, overlong, seed, device,
                                          max_steps, group_by_length, model) | {"margin": margin},
         train_seconds=seconds, embed_seconds=embed_seconds, examples_per_s=seen / max(seconds, 1e-9),
-        notes=notes,
+        notes=notes, step_seconds=step_seconds,
     )
 
 
@@ -852,7 +857,7 @@ def train_ratings_reward_model(
         return float(rating_loss(torch.as_tensor(bank.score(va_i)), torch.as_tensor(va_s)))
 
     lengths = np.array([len(bank.ids[i]) for i in tr_i]) if group_by_length else None
-    curves, seconds, seen = _fit(model, len(tr_i), step_loss, val_loss, epochs=epochs, batch_size=batch_size,
+    curves, seconds, seen, step_seconds = _fit(model, len(tr_i), step_loss, val_loss, epochs=epochs, batch_size=batch_size,
                                  learning_rate=lr, seed=seed, max_steps=max_steps, lengths=lengths,
                                  weight_decay=0.01 if mode == "frozen" else 0.0)
     corr = _spearman(bank.score(va_i), va_s.astype(float)) if len(va_i) else None
@@ -868,7 +873,7 @@ def train_ratings_reward_model(
         config=_common_config(mode, epochs, batch_size, lr, max_length, overlong, seed, device, max_steps,
                               group_by_length, model),
         train_seconds=seconds, embed_seconds=embed_seconds, examples_per_s=seen / max(seconds, 1e-9),
-        notes=notes,
+        notes=notes, step_seconds=step_seconds,
     )
 
 

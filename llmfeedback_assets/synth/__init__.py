@@ -2,7 +2,7 @@
 models per conversation, per-turn judgments by a judge that took no part, and a dry-run cost estimate."""
 
 from . import schema  # noqa: F401  (declares the synth tables)
-from .common import judge_pool
+from .common import judge_pool, synth_configured
 from .conversations import (
     COMPLETE,
     PARTIAL,
@@ -27,4 +27,4 @@ from .personas import PersonaResult, build_personas, persona_id
 __all__ = ["COMPLETE", "PARTIAL", "ConversationPlan", "ConversationResult", "JudgeResult", "PersonaResult",
            "assign_judge", "build_personas", "draw_pair", "eligible_judges", "estimate_synth_cost",
            "format_synth_cost", "generate_conversations", "judge_pool", "judge_conversations", "pair_probabilities",
-           "persona_id", "plan_conversations", "turn_items", "with_judge_timeout"]
+           "persona_id", "plan_conversations", "synth_configured", "turn_items", "with_judge_timeout"]

@@ -32,6 +32,12 @@ def _where(config: Config) -> str:
     return f" in {config.source}" if config.source else ""
 
 
+def synth_configured(config: Config) -> bool:
+    """Whether the config asks for conversations at all: a config without a user model or eval models (the
+    synth section left out) plans none, so running the whole graph never fails on an unused feature."""
+    return bool(config.synth.user_model or config.synth.eval_llms)
+
+
 def user_model(config: Config) -> str:
     if not config.synth.user_model:
         raise ConfigError(f"synth.user_model: name the model that plays the user{_where(config)}")

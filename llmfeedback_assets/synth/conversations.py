@@ -29,7 +29,7 @@ from ..judging import stable_id
 from ..llm import ChatRequest, ChatResult, Gateway, RunStats
 from ..warehouse import columns
 from . import templates
-from .common import eval_llms, merge_stats, rng_for, user_model
+from .common import eval_llms, merge_stats, rng_for, synth_configured, user_model
 from .personas import SAMPLE_STRIDE, persona_views
 
 OPENING_ATTEMPTS = 3
@@ -72,7 +72,10 @@ class ConversationPlan:
 
 
 def plan_conversations(config: Config, persona_ids: list[str]) -> list[ConversationPlan]:
-    """Every conversation to hold, before any model call; ids are content hashes of the plan."""
+    """Every conversation to hold, before any model call; ids are content hashes of the plan.
+    None when the config has no synth section (no user model and no eval models)."""
+    if not synth_configured(config):
+        return []
     synth = config.synth
     llms = eval_llms(config)
     user = user_model(config)

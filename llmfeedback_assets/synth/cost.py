@@ -21,7 +21,7 @@ from ..config import Config
 from ..llm import ChatRequest, cost_of
 from ..llm.gateway import estimate_input_tokens
 from . import templates
-from .common import eval_llms, judge_pool, persona_model, user_model
+from .common import eval_llms, judge_pool, persona_model, synth_configured, user_model
 from .conversations import pair_probabilities
 from .judge import JUDGE_OUTPUT_TOKENS
 from .personas import render_persona_prompt
@@ -63,7 +63,7 @@ def estimate_synth_cost(config: Config) -> pd.DataFrame:
             add("personas", pm, 1, estimate_input_tokens(req), PERSONA_OUTPUT_TOKENS)
     n_personas = (len(synth.personas) + n_generated) if synth.use_personas else 1
     n_conv = n_personas * synth.conversations_per_persona
-    if n_conv == 0:
+    if n_conv == 0 or not synth_configured(config):
         return pd.DataFrame(columns=COLUMNS)
     user = user_model(config)
     llms = eval_llms(config)

@@ -56,6 +56,8 @@ def build_personas(gateway: Gateway | None, config: Config, attempts: int = PERS
 
     With `use_personas: false` the table holds one generic persona, so every conversation still has a user.
     """
+    if not 1 <= attempts < SAMPLE_STRIDE:
+        raise ValueError(f"attempts must be in 1..{SAMPLE_STRIDE - 1}")
     synth = config.synth
     if not synth.use_personas:
         row = _row(templates.GENERIC_PERSONA, [], "", "default", None, None)

@@ -94,6 +94,16 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("true_quality", "DOUBLE"),
         ("simulated", "BOOLEAN"),
     ],
+    "external_comparisons": [
+        ("source", "VARCHAR"),
+        ("human", "BOOLEAN"),
+        ("prompt_id", "VARCHAR"),
+        ("turn", "INTEGER"),
+        ("model_a", "VARCHAR"),
+        ("model_b", "VARCHAR"),
+        ("winner", "VARCHAR"),
+        ("worker", "VARCHAR"),
+    ],
 }
 
 # Tables rewritten one partition at a time: table -> partition column.

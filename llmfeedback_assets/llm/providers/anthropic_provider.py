@@ -12,7 +12,7 @@ import anthropic
 
 from ...config import ModelSpec
 from ..types import ChatRequest, ProviderError, ProviderReply
-from .base import BatchItem, BatchOutcome, BatchState, classify_status_error, malformed
+from .base import BatchItem, BatchOutcome, BatchState, classify_status_error, fast_http_client, malformed
 
 __all__ = ["AnthropicProvider", "parse_message", "split_system"]
 
@@ -48,7 +48,8 @@ class AnthropicProvider:
         if spec.name not in self._clients:
             key = os.environ.get(spec.api_key_env, "") if spec.api_key_env else ""
             self._clients[spec.name] = anthropic.AsyncAnthropic(
-                api_key=key, base_url=spec.base_url, max_retries=0, timeout=spec.timeout_s
+                api_key=key, base_url=spec.base_url, max_retries=0, timeout=spec.timeout_s,
+                http_client=fast_http_client(anthropic)
             )
         return self._clients[spec.name]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -101,6 +102,20 @@ def classify_status_error(model: str, status: int, body_text: str, headers) -> P
         return ProviderError(f"model {model}: HTTP {status}: {snippet[:120]}", retryable=True,
                              retry_after_s=parse_retry_after(headers), status=status)
     return ProviderError(f"model {model}: unexpected HTTP {status}: {snippet}", retryable=False, status=status)
+
+
+def fast_http_client(sdk) -> object | None:
+    """The SDK's aiohttp transport when aiohttp is installed, else None (the SDK's default httpx one).
+
+    At a few hundred requests per second the default transport's connection pool costs about as much CPU
+    as everything else together; the aiohttp one halves the client's CPU per request. Set
+    LLMFEEDBACK_HTTP=httpx to force the default."""
+    if os.environ.get("LLMFEEDBACK_HTTP", "").strip().lower() == "httpx":
+        return None
+    try:
+        return sdk.DefaultAioHttpClient()
+    except (RuntimeError, ImportError, AttributeError):
+        return None
 
 
 def malformed(model: str, what: object) -> ProviderError:

@@ -16,7 +16,7 @@ import openai
 
 from ...config import ModelSpec
 from ..types import ChatRequest, ProviderError, ProviderReply
-from .base import BatchItem, BatchOutcome, BatchState, classify_status_error, malformed
+from .base import BatchItem, BatchOutcome, BatchState, classify_status_error, fast_http_client, malformed
 
 __all__ = ["OpenAIProvider", "classify_status_error", "parse_chat_completion"]
 
@@ -50,7 +50,8 @@ class OpenAIProvider:
         if spec.name not in self._clients:
             key = os.environ.get(spec.api_key_env, "") if spec.api_key_env else ""
             self._clients[spec.name] = openai.AsyncOpenAI(
-                api_key=key or "not-needed", base_url=spec.base_url, max_retries=0, timeout=spec.timeout_s
+                api_key=key or "not-needed", base_url=spec.base_url, max_retries=0, timeout=spec.timeout_s,
+                http_client=fast_http_client(openai)
             )
         return self._clients[spec.name]
 
