@@ -33,8 +33,8 @@ def cmd_sync(args) -> int:
     from .defs.partitions import sync_judge_partitions
 
     config = load_config(args.config)
-    added, stale = sync_judge_partitions(_instance(), config.judges)
-    print(f"judge_model partitions: added {added or 'none'}; configured {config.judges}")
+    added, stale = sync_judge_partitions(_instance(), config.judge_partitions)
+    print(f"judge_model partitions: added {added or 'none'}; configured {config.judge_partitions}")
     if stale:
         print(f"kept partitions of judges no longer in the config: {stale}")
     return 0
@@ -76,14 +76,14 @@ def cmd_run(args) -> int:
     config = load_config()
     config.check_secrets()
     instance = _instance()
-    sync_judge_partitions(instance, config.judges)
+    sync_judge_partitions(instance, config.judge_partitions)
     resources = {"llmfeedback": LLMFeedbackResource(config_path=str(config.source))}
     assets = list(defs.assets or [])
     checks = list(defs.asset_checks or [])
     for keys, partitions in waves(defs, instance):
         selection = dg.AssetSelection.assets(*keys)
         for partition in partitions:
-            if partition is not None and partition not in config.judges and _is_judge_partitioned(defs, keys):
+            if partition is not None and partition not in config.judge_partitions and _is_judge_partitioned(defs, keys):
                 continue  # a removed judge's partition is kept, but not rerun
             label = ", ".join(k.to_user_string() for k in keys) + (f" [{partition}]" if partition else "")
             print(f"materializing {label}", flush=True)
@@ -122,6 +122,13 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_synth_cost(args) -> int:
+    from .synth import estimate_synth_cost, format_synth_cost
+
+    print(format_synth_cost(estimate_synth_cost(load_config(args.config))))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmfeedback", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="config YAML (default $LLMFEEDBACK_CONFIG or data/config/llmfeedback.yaml)")
@@ -132,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     lb = sub.add_parser("leaderboard", help="print a stored leaderboard")
     lb.add_argument("--judge", help="one judge's leaderboard (default: pooled)")
     lb.set_defaults(fn=cmd_leaderboard)
+    sub.add_parser("estimate-synth-cost", help="price the planned persona conversations before any call"
+                   ).set_defaults(fn=cmd_synth_cost)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

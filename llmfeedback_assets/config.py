@@ -253,6 +253,11 @@ class Config(_Strict):
                 return m
         raise ConfigError(f"unknown model {name!r}; configured: {[m.name for m in self.models]}")
 
+    @property
+    def judge_partitions(self) -> list[str]:
+        """Every model that judges anything: the judge_model partitions (spine and conversation judges)."""
+        return list(dict.fromkeys([*self.judges, *self.synth.judge.models]))
+
     def resolve(self, path: str | Path) -> Path:
         p = Path(path)
         return p if p.is_absolute() else (self.root / p)

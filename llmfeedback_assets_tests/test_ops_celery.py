@@ -54,6 +54,8 @@ def _celery_config(tmp_path: Path, queue: str) -> Path:
     """The shipped run/worker config with a queue of this test's own, so no other worker takes its tasks."""
     cfg = yaml.safe_load((REPO / "deploy" / "celery" / "celery.yaml").read_text())
     cfg["execution"]["config"]["config_source"]["task_default_queue"] = queue
+    # rpc:// reply queues expire a minute after use instead of a day.
+    cfg["execution"]["config"]["config_source"]["result_expires"] = 60
     path = tmp_path / "celery.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -111,10 +113,11 @@ def _step_workers(instance: dg.DagsterInstance, run_id: str) -> tuple[Counter, C
             continue
         if event.event_type == dg.DagsterEventType.STEP_SUCCESS:
             successes[event.step_key] += 1
-        elif event.event_type == dg.DagsterEventType.ENGINE_EVENT and "in celery worker" in (entry.user_message
-                                                                                             or ""):
-            executions[event.step_key] += 1
-            hosts.add(str(event.engine_event_data.metadata["Celery worker"].value))
+        elif event.event_type == dg.DagsterEventType.ENGINE_EVENT:
+            worker = (event.engine_event_data.metadata or {}).get("Celery worker")
+            if worker is not None:  # the event a worker writes when it picks up a step
+                executions[event.step_key] += 1
+                hosts.add(str(worker.value))
     return successes, executions, hosts
 
 

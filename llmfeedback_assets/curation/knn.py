@@ -30,7 +30,7 @@ _FP32_UNIT_ROUNDOFF = 2.0**-24
 class KnnGraph:
     """Each row's nearest neighbours (self excluded), most similar first."""
 
-    indices: np.ndarray  # (n, L) int64
+    indices: np.ndarray  # (n, L) int32 (int64 beyond 2^31 rows)
     sims: np.ndarray  # (n, L) float32 cosine similarities
     precision: str  # "fp32" or "bf16+fp32-rerank"
     certified_rows: int  # rows accepted on the bf16 fast path
@@ -115,7 +115,7 @@ def knn_graph(
     use_bf16 = precision == "bf16" or (
         precision == "auto" and bf16_matmul_is_fast(dev) and n >= 8192 and dim >= 128 and n_cand < n - 1)
 
-    indices = np.empty((n, k), dtype=np.int64)
+    indices = np.empty((n, k), dtype=np.int32 if n < 2 ** 31 else np.int64)
     sims = np.empty((n, k), dtype=np.float32)
     certified = 0
     recompute: list[np.ndarray] = []
@@ -180,34 +180,50 @@ def knn_graph(
     )
 
 
-def brute_force_in_sample(
-    x: torch.Tensor, rows: np.ndarray, sample: np.ndarray, k: int, block_rows: int = 1024
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k neighbours of points `rows` among points `sample` (fp32, self excluded): global indices, sims."""
+def brute_force_in_sample(x: torch.Tensor, rows: np.ndarray, sample: np.ndarray, k: int,
+                          member: np.ndarray | None = None, block_rows: int = 1024
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k neighbours of points `rows` among points `sample` (fp32, self excluded): global indices, sims.
+
+    Few rows (the usual case) are compared with every point and non-members masked out, which avoids
+    copying the sample's embeddings; many rows are compared with the gathered sample only."""
     out_idx = np.empty((rows.size, k), dtype=np.int64)
     out_sim = np.empty((rows.size, k), dtype=np.float32)
-    pool = x[torch.as_tensor(sample, device=x.device)]
-    lookup = np.full(x.shape[0], -1, dtype=np.int64)  # position of each point in the sample, -1 if absent
-    lookup[sample] = np.arange(sample.size)
+    n = x.shape[0]
     with torch.inference_mode():
+        if rows.size * 8 < sample.size:
+            if member is None:
+                member = np.zeros(n, dtype=bool)
+                member[sample] = True
+            outside = torch.as_tensor(~member, device=x.device)
+            for s in range(0, rows.size, block_rows):
+                chunk = torch.as_tensor(rows[s:s + block_rows], device=x.device)
+                block = x[chunk] @ x.T
+                block.masked_fill_(outside, float("-inf"))
+                block[torch.arange(chunk.numel(), device=x.device), chunk] = float("-inf")
+                vals, idx = block.topk(k, dim=1)
+                out_idx[s:s + chunk.numel()] = idx.cpu().numpy()
+                out_sim[s:s + chunk.numel()] = vals.cpu().numpy()
+            return out_idx, out_sim
+        pool = x[torch.as_tensor(sample, device=x.device)]
+        lookup = np.full(n, -1, dtype=np.int64)  # position of each point in the sample, -1 if absent
+        lookup[sample] = np.arange(sample.size)
         for s in range(0, rows.size, block_rows):
-            chunk = rows[s : s + block_rows]
+            chunk = rows[s:s + block_rows]
             block = x[torch.as_tensor(chunk, device=x.device)] @ pool.T
             own = lookup[chunk]
             has = np.flatnonzero(own >= 0)
             if has.size:
                 block[torch.as_tensor(has, device=x.device), torch.as_tensor(own[has], device=x.device)] = (
-                    float("-inf")
-                )
+                    float("-inf"))
             vals, idx = block.topk(k, dim=1)
-            out_idx[s : s + chunk.size] = sample[idx.cpu().numpy()]
-            out_sim[s : s + chunk.size] = vals.cpu().numpy()
+            out_idx[s:s + chunk.size] = sample[idx.cpu().numpy()]
+            out_sim[s:s + chunk.size] = vals.cpu().numpy()
     return out_idx, out_sim
 
 
-def neighbors_in_sample(
-    graph: KnnGraph, x: torch.Tensor, sample: np.ndarray, k: int, member: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, int]:
+def neighbors_in_sample(graph: KnnGraph, x: torch.Tensor, sample: np.ndarray, k: int,
+                        member: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """The k nearest neighbours of each sampled point among the OTHER sampled points.
 
     Returns (indices (m, k) global, sims (m, k), number of rows answered by brute force). Exact: rows whose
@@ -217,22 +233,21 @@ def neighbors_in_sample(
     if member is None:
         member = np.zeros(n, dtype=bool)
         member[sample] = True
-    cand = graph.indices[sample]
+    cand = graph.indices[sample]  # (m, L)
     in_sample = member[cand]
-    rows, cols = np.nonzero(in_sample)  # row-major: each row's members in neighbour order
-    counts = np.bincount(rows, minlength=sample.size)
-    rank = np.arange(rows.size) - (np.cumsum(counts) - counts)[rows]
-    keep = rank < k
-    pos = np.zeros((sample.size, k), dtype=np.int64)
-    pos[rows[keep], rank[keep]] = cols[keep]
-    idx = np.take_along_axis(cand, pos, axis=1)
-    sims = np.take_along_axis(graph.sims[sample], pos, axis=1)
-    short = np.flatnonzero(counts < k)
-    if short.size:
-        b_idx, b_sim = brute_force_in_sample(x, sample[short], sample, k)
-        idx[short] = b_idx
-        sims[short] = b_sim
-    return idx, sims, int(short.size)
+    rank = np.cumsum(in_sample, axis=1, dtype=np.int16)
+    keep = in_sample & (rank <= k)  # each row's first k members, in neighbour order
+    short = rank[:, -1] < k
+    if short.any():  # placeholders so that every row selects exactly k; brute force overwrites them
+        keep[short] = np.arange(cand.shape[1]) < k
+    idx = cand[keep].reshape(-1, k).astype(np.int64)
+    sims = graph.sims[sample][keep].reshape(-1, k)
+    rows = np.flatnonzero(short)
+    if rows.size:
+        b_idx, b_sim = brute_force_in_sample(x, sample[rows], sample, k, member)
+        idx[rows] = b_idx
+        sims[rows] = b_sim
+    return idx, sims, int(rows.size)
 
 
 def _binom_cdf(x: int, trials: int, prob: float) -> float:

@@ -68,7 +68,7 @@ def new_prompt_files_sensor(context: dg.SensorEvaluationContext):
            description="Keeps the judge_model partitions equal to the config's judges: adds new judges and "
                        "requests a run for each; a removed judge's partition is kept (its data stays) and reported.")
 def judge_models_sensor(context: dg.SensorEvaluationContext):
-    judges = load_config().judges
+    judges = load_config().judge_partitions
     existing = set(context.instance.get_dynamic_partitions(JUDGE_PARTITIONS_NAME))
     added = [j for j in judges if j not in existing]
     stale = sorted(existing - set(judges))
@@ -96,7 +96,7 @@ def stale_judge_partitions(instance: dg.DagsterInstance, judges: list[str]) -> l
              description="Nightly: backfill every judge partition whose inputs changed or that never "
                          "materialized. Leaderboards and agreement follow by declarative automation.")
 def nightly_judging(context: dg.ScheduleEvaluationContext):
-    judges = load_config().judges
+    judges = load_config().judge_partitions
     stale = stale_judge_partitions(context.instance, judges)
     if not stale:
         return dg.SkipReason("every judge partition is up to date")

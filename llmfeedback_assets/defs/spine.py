@@ -11,6 +11,7 @@ from ..config import ConfigError
 from ..ingest import ingest_prompt_sources
 from ..judging import JudgeOptions, generate_responses, judge_responses
 from ..judging.analysis import ground_truth_table, leaderboards, load_judgment_inputs
+from ..warehouse import columns
 from .meta import table_metadata
 from .partitions import judge_model_partitions
 from .resources import LLMFeedbackResource
@@ -72,15 +73,19 @@ def responses(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResourc
 def judgments(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     judge = context.partition_key
-    if judge not in config.judges:
-        raise ConfigError(f"judge_model partition {judge!r} is not a configured judge ({config.judges}) "
-                          f"in {config.source}")
+    if judge not in config.judge_partitions:
+        raise ConfigError(f"judge_model partition {judge!r} is not a configured judge "
+                          f"({config.judge_partitions}) in {config.source}")
     config.check_secrets([judge])
     wh = llmfeedback.warehouse(config)
     options = JudgeOptions(modes=tuple(m for m in config.judging.modes if m in ("single", "pairwise")),
                            allow_self_judging=config.judging.allow_self_judging)
-    frame, stats = judge_responses(llmfeedback.gateway(context, config, wh), wh.table("prompts"),
-                                   wh.table("responses"), judge, options)
+    if judge in config.judges:
+        frame, stats = judge_responses(llmfeedback.gateway(context, config, wh), wh.table("prompts"),
+                                       wh.table("responses"), judge, options)
+    else:  # a conversation-only judge: its partition of `judgments` stays empty
+        context.log.info(f"{judge} judges conversations only; no response judgments in this partition")
+        frame, stats = pd.DataFrame(columns=columns("judgments")), None
     wh.replace_where("judgments", frame, {"judge_model": judge})
     failures = float((frame["parse_status"] != "ok").mean()) if len(frame) else 0.0
     return dg.MaterializeResult(metadata=table_metadata(

@@ -34,7 +34,6 @@ from .schema import CHAT_TABLES, PRIMARY_KEYS, UPDATABLE, product_metadata
 log = logging.getLogger("llmfeedback.export")
 
 LOOKUP_CHUNK = 500  # ids per IN (...) lookup: far below every database's bound-parameter limit
-MAX_BOUND_PARAMS = 30_000  # per multi-row INSERT (PostgreSQL allows 65,535)
 
 
 class ExportError(RuntimeError):
@@ -276,13 +275,11 @@ def _insert_new(con: sa.Connection, table: sa.Table, rows: list[dict]) -> int:
     if not new:
         return 0
     stmt = _insert_ignoring_conflicts(con, table)
-    if con.dialect.name == "postgresql":
-        # One multi-row VALUES statement per chunk: psycopg2's executemany sends rows one by one (~6x slower).
-        step = max(1, MAX_BOUND_PARAMS // len(table.columns))
-        for i in range(0, len(new), step):
-            con.execute(stmt.values(new[i:i + step]))
-    else:
-        con.execute(stmt, new)
+    if isinstance(stmt, sa.Insert) and con.dialect.insert_executemany_returning:
+        # RETURNING counts the rows really inserted, and lets SQLAlchemy batch them into multi-row VALUES
+        # statements (PostgreSQL's ON CONFLICT without it goes row by row through the driver's executemany).
+        return len(con.execute(stmt.returning(table.c[key]), new).all())
+    con.execute(stmt, new)
     return len(new)
 
 

@@ -632,10 +632,10 @@ def _fit(model: RewardModel, n_train: int, step_loss: Callable[[np.ndarray], tor
             loss = step_loss(idx)
             if not torch.isfinite(loss):
                 raise RewardModelError(f"training diverged at step {step}: loss {loss.item()}")
-            optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
             sched.step()
+            optim.zero_grad(set_to_none=True)  # free the gradients before the next forward pass
             step += 1
             seen += len(idx)
             curves["train_loss"].append((step, float(loss.detach())))
