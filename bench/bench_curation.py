@@ -125,15 +125,19 @@ def ref_solve(c3, seed: int):
     t_raw = (5 * torch.eye(K) - torch.ones((K, K))).requires_grad_(True)
     p_raw = (torch.ones(K) / K + torch.rand(K, generator=gen) * 0.1).requires_grad_(True)
     opt = torch.optim.Adam([t_raw, p_raw], lr=0.1)
-    for step in range(1501):
-        if step:
-            opt.zero_grad()
-            loss.backward()  # the previous iteration's loss, as in the reference
-            opt.step()
+
+    def loss_fn():
         T = torch.softmax(t_raw, 1)
         p = torch.softmax(p_raw, 0)
         ana = (p @ T, torch.einsum("i,ia,ib->ab", p, T, T), torch.einsum("i,ia,ib,ic->abc", p, T, T, T))
-        loss = sum(torch.norm(e - a) for e, a in zip(c, ana, strict=True))
+        return sum(torch.norm(e - a) for e, a in zip(c, ana, strict=True))
+
+    loss = loss_fn()
+    for _ in range(1, 1501):  # step 0 only evaluates, as in the reference
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss = loss_fn()
     return torch.softmax(t_raw, 1).detach().double().numpy(), torch.softmax(p_raw, 0).detach().double().numpy()
 
 

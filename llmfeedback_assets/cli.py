@@ -122,6 +122,26 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_estimate_cost(args) -> int:
+    """Dry run: price judging the stored responses with each configured judge (journal hits are free)."""
+    from .judging import JudgeOptions, plan_judgments
+    from .llm.cost import estimate_cost, format_estimate
+    from .warehouse import Warehouse
+
+    config = load_config(args.config)
+    wh = Warehouse(config.database_path)
+    prompts, responses = wh.table("prompts"), wh.table("responses")
+    if responses.empty:
+        print("no stored responses yet: materialize `responses` first (make run or the UI)")
+        return 1
+    options = JudgeOptions(modes=tuple(m for m in config.judging.modes if m in ("single", "pairwise")),
+                           allow_self_judging=config.judging.allow_self_judging)
+    judges = [args.judge] if args.judge else config.judges
+    requests = [r for j in judges for r in plan_judgments(prompts, responses, j, options)[1]]
+    print(format_estimate(estimate_cost(config, wh, requests)))
+    return 0
+
+
 def cmd_synth_cost(args) -> int:
     from .synth import estimate_synth_cost, format_synth_cost
 
@@ -139,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     lb = sub.add_parser("leaderboard", help="print a stored leaderboard")
     lb.add_argument("--judge", help="one judge's leaderboard (default: pooled)")
     lb.set_defaults(fn=cmd_leaderboard)
+    est = sub.add_parser("estimate-cost", help="price judging the stored responses before any call")
+    est.add_argument("--judge", help="one judge (default: every configured judge)")
+    est.set_defaults(fn=cmd_estimate_cost)
     sub.add_parser("estimate-synth-cost", help="price the planned persona conversations before any call"
                    ).set_defaults(fn=cmd_synth_cost)
     args = parser.parse_args(argv)

@@ -11,13 +11,14 @@ from llmfeedback_assets.curation import (
     CurationInputError,
     apply_curation,
     curate,
+    hoc,
+    knn,
     select,
     select_diversity,
     select_longest,
     select_random,
     select_raw_score,
 )
-from llmfeedback_assets.curation import hoc, knn
 from llmfeedback_assets.curation.core import _simifeat_rank
 
 K = 6
@@ -440,3 +441,17 @@ def test_kcenter_diversity_covers_every_cluster_first():
     assert len({int(i) // 50 for i in picked}) == 4
     with pytest.raises(ValueError, match="needs embeddings"):
         select_diversity(4)
+
+
+def test_options_from_the_project_config_drive_curate(small_data):
+    from llmfeedback_assets.config import CurationConfig
+    from llmfeedback_assets.curation import options_from_config
+
+    x, noisy = small_data
+    opts = options_from_config(CurationConfig(num_classes=3, hoc_rounds=2, detection_epochs=2, seed=4))
+    assert opts["num_classes"] == 3 and opts["hoc_rounds"] == 2 and opts["seed"] == 4
+    r = curate(x, noisy, **opts, hoc_steps=200)
+    frame = r.to_frame()
+    assert list(frame.columns) == ["score", "suggested_score", "confidence", "curated_score", "noise_level",
+                                   "flagged", "rare_score", "used", "representative"]
+    assert len(frame) == len(x) and frame["curated_score"].tolist() == r.curated_scores.tolist()

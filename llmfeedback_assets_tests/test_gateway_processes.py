@@ -42,7 +42,7 @@ def finish(proc: subprocess.Popen, timeout: float = 120) -> dict:
 
 def test_sigkill_loses_only_requests_in_flight(tmp_path):
     n, concurrency = 150, 4
-    with FakeLLM(latency_s=0.03) as fake:
+    with FakeLLM(latency_s=0.05) as fake:  # ~80 requests/s: the kill lands well before the end
         config = tmp_path / "c.yaml"
         write_config(config, fake_model(fake, "judge-k", max_concurrency=concurrency))
         db = tmp_path / "w.duckdb"

@@ -28,8 +28,6 @@ from llmfeedback_assets.reward import (
 )
 from llmfeedback_assets.reward.synthetic import FILLER, GOOD, QUESTIONS, TOPICS
 
-
-
 # -- losses ----------------------------------------------------------------------------------------------
 
 
@@ -259,8 +257,7 @@ def test_missing_or_corrupt_saved_model_is_a_clear_error(tiny_bert, synth, tmp_p
 
 
 def test_rerank_best_of_n_picks_better_responses(frozen_rankings, synth):
-    cands, _, _ = synth
-    cands = cands.assign(responder_model="sim")
+    cands = synth[0].iloc[:48].assign(responder_model="sim")  # 12 prompts x 4 samples
     picks = rerank_best_of_n(cands, {"rankings_rm": frozen_rankings})
     assert len(picks) == cands["instruction"].nunique()
     assert (picks["n_candidates"] == 4).all() and picks.attrs["n_overlong"] == {"rankings_rm": 0}

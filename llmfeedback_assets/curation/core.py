@@ -246,6 +246,9 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
                              ("rare_k", rare_k, 1)):
         if not isinstance(value, int | np.integer) or value < low:
             raise CurationInputError(f"{name} must be an integer >= {low}, got {value!r}")
+    if detection_sample_size < k:
+        raise CurationInputError(f"detection_sample_size ({detection_sample_size}) must hold a point and its "
+                                 f"k - 1 = {k - 1} neighbours")
     if not 0.0 <= confidence_threshold <= 1.0:
         raise CurationInputError(f"confidence_threshold must be in [0, 1], got {confidence_threshold}")
 

@@ -25,8 +25,8 @@ def _quality(ctx: sim.SimContext, messages) -> str:
     rarity = 1 + hashlib.sha256(("rarity\x1f" + instruction).encode()).digest()[0] % 10
     complexity = int(min(10, max(1, 2 + words // 8)))
     informativeness = int(min(10, max(1, round(0.5 * overall + 0.2 * len(response.split()) ** 0.5))))
-    return ('{"Rarity": %d, "Complexity": %d, "Informativeness": %d, "Overall rating": %d}'
-            % (rarity, complexity, informativeness, overall))
+    return (f'{{"Rarity": {rarity}, "Complexity": {complexity}, "Informativeness": {informativeness}, '
+            f'"Overall rating": {overall}}}')
 
 
 sim.register("curation.quality", _is_quality, _quality)

@@ -1,5 +1,5 @@
 """Responses and judgments: templates, parsers and the functions the assets call."""
 
-from .core import JudgeOptions, generate_responses, judge_responses, stable_id
+from .core import JudgeOptions, generate_responses, judge_responses, plan_judgments, stable_id
 
-__all__ = ["JudgeOptions", "generate_responses", "judge_responses", "stable_id"]
+__all__ = ["JudgeOptions", "generate_responses", "judge_responses", "plan_judgments", "stable_id"]

@@ -86,9 +86,9 @@ def _turns_of(responses: pd.DataFrame) -> dict[tuple[str, str], dict[int, pd.Ser
     return out
 
 
-def judge_responses(gateway: Gateway, prompts: pd.DataFrame, responses: pd.DataFrame, judge_model: str,
-                    options: JudgeOptions) -> tuple[pd.DataFrame, RunStats | None]:
-    """All judgments by one judge model: single grades per turn and pairwise verdicts in both orders."""
+def plan_judgments(prompts: pd.DataFrame, responses: pd.DataFrame, judge_model: str,
+                   options: JudgeOptions) -> tuple[list[dict], list[ChatRequest]]:
+    """Every request one judge model will be sent (nothing is sent here): plans index into the requests."""
     by = _turns_of(responses)
     models = sorted(responses["responder_model"].unique())
     if not options.allow_self_judging:
@@ -126,6 +126,13 @@ def judge_responses(gateway: Gateway, prompts: pd.DataFrame, responses: pd.DataF
                     plans.append({"mode": "pairwise", "prompt_id": p.prompt_id, "turn": t, "model_a": a,
                                   "model_b": b, "ra": ra.response_id, "rb": rb.response_id,
                                   "ref": ref is not None, "i": i, "j": j})
+    return plans, requests
+
+
+def judge_responses(gateway: Gateway, prompts: pd.DataFrame, responses: pd.DataFrame, judge_model: str,
+                    options: JudgeOptions) -> tuple[pd.DataFrame, RunStats | None]:
+    """All judgments by one judge model: single grades per turn and pairwise verdicts in both orders."""
+    plans, requests = plan_judgments(prompts, responses, judge_model, options)
     if not requests:
         return pd.DataFrame(columns=columns("judgments")), None
     results, stats = gateway.run(requests)
