@@ -14,8 +14,8 @@ import dagster as dg
 from dagster_k8s import k8s_job_executor
 from dagster_k8s.job import get_user_defined_k8s_config
 
-from llmfeedback_assets.defs.gpu import GPU_POOL, GPU_RESOURCE
 from llmfeedback_assets import definitions as _project
+from llmfeedback_assets.defs.gpu import GPU_POOL, GPU_RESOURCE
 
 defs = dg.Definitions.merge(_project.defs, dg.Definitions(executor=k8s_job_executor))
 

@@ -55,7 +55,11 @@ def _step_job(op: dg.OpDefinition, kubeconfig) -> dict:
     import kubernetes
     from dagster._core.storage.dagster_run import DagsterRun
     from dagster_k8s.container_context import K8sContainerContext
-    from dagster_k8s.job import UserDefinedDagsterK8sConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
+    from dagster_k8s.job import (
+        UserDefinedDagsterK8sConfig,
+        construct_dagster_k8s_job,
+        get_user_defined_k8s_config,
+    )
 
     launcher = _run_launcher(kubeconfig)
     executor_cfg = yaml.safe_load((K8S / "run_config.yaml").read_text())["execution"]["config"]

@@ -22,7 +22,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 RUN_STATUS = """query ($filter: RunsFilter) { runsOrError(filter: $filter) {
-  __typename ... on Runs { results { runId status } } ... on PythonError { message } } }"""
+  __typename ... on Runs { results { runId status tags { key value } } } ... on PythonError { message } } }"""
 LOCATIONS = """{ workspaceOrError { __typename ... on Workspace {
   locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 
