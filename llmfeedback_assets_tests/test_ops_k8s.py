@@ -53,7 +53,6 @@ def _step_job(op: dg.OpDefinition, kubeconfig) -> dict:
     `K8sStepHandler._get_container_context`: run launcher (dagster.yaml), then the executor's
     step_k8s_config (run_config.yaml), then the op's `dagster-k8s/config` tag, deep-merged in that order."""
     import kubernetes
-    from dagster._core.storage.dagster_run import DagsterRun
     from dagster_k8s.container_context import K8sContainerContext
     from dagster_k8s.job import (
         UserDefinedDagsterK8sConfig,
@@ -63,7 +62,7 @@ def _step_job(op: dg.OpDefinition, kubeconfig) -> dict:
 
     launcher = _run_launcher(kubeconfig)
     executor_cfg = yaml.safe_load((K8S / "run_config.yaml").read_text())["execution"]["config"]
-    context = K8sContainerContext.create_for_run(DagsterRun(job_name="__ASSET_JOB"), launcher,
+    context = K8sContainerContext.create_for_run(dg.DagsterRun(job_name="__ASSET_JOB"), launcher,
                                                  include_run_tags=False)
     context = context.merge(K8sContainerContext(
         run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(executor_cfg.get("step_k8s_config", {}))))

@@ -95,7 +95,8 @@ def knn_graph(
     """Exact top-`n_neighbors` cosine neighbours of every row of `x` (rows must be L2-normalised).
 
     precision: "fp32" (plain blocked fp32 products), "bf16" (bf16 shortlist + fp32 re-score + certificate)
-    or "auto" (bf16 when the CPU has native bf16 matmul and the data is large enough to matter).
+    or "auto" (bf16 when the CPU has native bf16 matmul and the data is large and wide enough, n >= 8192
+    and d >= 128, for the products to dominate the cost).
     candidates: shortlist length on the bf16 path (default 2 * n_neighbors, at least n_neighbors + 16).
     """
     dev = torch.device(device or "cpu")
@@ -134,7 +135,8 @@ def knn_graph(
                 approx = prod[:b]
                 torch.mm(xb[start:stop], xb.T, out=approx)
                 _mask_self(approx, start)
-                shortlist_vals, shortlist = approx.topk(n_cand, dim=1)
+                # unsorted topk is ~30% cheaper; the shortlist is re-sorted by exact similarity below
+                shortlist_vals, shortlist = approx.topk(n_cand, dim=1, sorted=False)
                 cand = gathered[:b * n_cand]
                 torch.index_select(xt, 0, shortlist.reshape(-1), out=cand)
                 exact = torch.bmm(cand.view(b, n_cand, dim), xt[start:stop].unsqueeze(2)).squeeze(2)
@@ -148,7 +150,8 @@ def knn_graph(
                 if n_cand >= n - 1:  # the shortlist is every other point
                     certified += b
                     continue
-                bound = upper_bound_outside(shortlist_vals[:, -1].float(), row_err[start:stop], max_err, dim)
+                lowest = shortlist_vals.min(dim=1).values.float()
+                bound = upper_bound_outside(lowest, row_err[start:stop], max_err, dim)
                 ok = (bound < exact[:, k - 1]).cpu().numpy()
                 certified += int(ok.sum())
                 if not ok.all():
@@ -167,8 +170,9 @@ def knn_graph(
                 else:  # contiguous row range
                     torch.mm(xt[chunk[0]:chunk[-1] + 1], xt.T, out=block)
                     _mask_self(block, int(chunk[0]))
-                vals, idx = block.topk(k, dim=1)
-                indices[chunk] = idx.cpu().numpy()
+                vals, idx = block.topk(k, dim=1, sorted=False)
+                vals, order = vals.sort(dim=1, descending=True)
+                indices[chunk] = idx.gather(1, order).cpu().numpy()
                 sims[chunk] = vals.cpu().numpy()
     n_recomputed = int(sum(r.size for r in recompute))
     return KnnGraph(
