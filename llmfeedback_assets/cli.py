@@ -88,7 +88,8 @@ def cmd_run(args) -> int:
             label = ", ".join(k.to_user_string() for k in keys) + (f" [{partition}]" if partition else "")
             print(f"materializing {label}", flush=True)
             result = dg.materialize([*assets, *checks], selection=selection, partition_key=partition,
-                                    instance=instance, resources=resources, raise_on_error=False)
+                                    instance=instance, resources=resources, raise_on_error=False,
+                                    run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
             if not result.success:
                 print(f"run failed: {label} (see `make dev` for the run's logs)", file=sys.stderr)
                 return 1

@@ -42,7 +42,7 @@ QUALITY_SCORES = [
     ("complexity", "DOUBLE"),
     ("informativeness", "DOUBLE"),
     ("overall", "DOUBLE"),  # the judge's 1-10 overall rating; NULL when the reply did not parse
-    ("score_class", "INTEGER"),  # overall clipped to [score_clip_low, score_clip_high] minus low; NULL likewise
+    ("score_class", "INTEGER"),  # overall clipped to [clip_low, clip_high] minus clip_low; NULL likewise
     ("parse_status", "VARCHAR"),  # quality.OK / PARTIAL (scored) or the reason it was not scored
     ("request_key", "VARCHAR"),
 ]
@@ -127,12 +127,12 @@ def load_examples(wh: Warehouse) -> pd.DataFrame:
 
 
 def judge_role(config: Config, judge: str) -> bool:
-    """True if `judge` scores quality (a configured judge), False for a conversation-only judge; an unknown
-    partition key is a ConfigError."""
+    """True if `judge` scores quality (a configured judge with "quality" in judging.modes), False otherwise
+    (a conversation-only judge, or quality scoring not asked for); an unknown partition key is a ConfigError."""
     if judge not in config.judge_partitions:
         raise ConfigError(f"judge_model partition {judge!r} is not a configured judge "
                           f"({config.judge_partitions}) in {config.source}")
-    return judge in config.judges
+    return judge in config.judges and "quality" in config.judging.modes
 
 
 # -- quality scores ----------------------------------------------------------------------------------------
@@ -193,7 +193,8 @@ class EmbedReport:
     device: str
 
 
-def embed_examples(wh: Warehouse, config: Config, examples: pd.DataFrame, batch_size: int = 64) -> EmbedReport:
+def embed_examples(wh: Warehouse, config: Config, examples: pd.DataFrame,
+                   batch_size: int = 64) -> EmbedReport:
     """Embed the example texts whose hash the cache has not seen for this model; insert them."""
     label, path = embedding_model(config)
     known = set(wh.query("SELECT text_hash FROM embeddings WHERE model = ?", [label])["text_hash"])
@@ -209,7 +210,8 @@ def embed_examples(wh: Warehouse, config: Config, examples: pd.DataFrame, batch_
     dims = wh.query("SELECT DISTINCT dim FROM embeddings WHERE model = ?", [label])["dim"].tolist()
     distinct = len(set(hashes))
     return EmbedReport(model=label, path=path, examples=len(texts), distinct=distinct, new=len(vectors),
-                       cached=distinct - len(vectors), dim=int(dims[0]) if len(dims) == 1 else None, device=device)
+                       cached=distinct - len(vectors), dim=int(dims[0]) if len(dims) == 1 else None,
+                       device=device)
 
 
 def load_vectors(wh: Warehouse, hashes: list[str], model: str) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +285,8 @@ def curate_judge(wh: Warehouse, config: Config, judge: str, progress=None) -> Cu
     ids = rows["response_id"].to_numpy()
     dup = result.representative != np.arange(result.n)
     curated = pd.DataFrame({
-        "judge_model": judge, "response_id": ids, "prompt_id": rows["prompt_id"], "text_hash": rows["text_hash"],
+        "judge_model": judge, "response_id": ids, "prompt_id": rows["prompt_id"],
+        "text_hash": rows["text_hash"],
         "embedding_model": label, "score": result.scores, "suggested_score": result.suggested_scores,
         "confidence": result.confidence, "curated_score": result.curated_scores,
         "noise_level": result.noise_level, "flagged": result.flagged, "rare_score": result.rare_scores,
@@ -292,8 +295,8 @@ def curate_judge(wh: Warehouse, config: Config, judge: str, progress=None) -> Cu
     transition = pd.DataFrame({"judge_model": judge, "from_class": np.repeat(np.arange(k), k),
                                "to_class": np.tile(np.arange(k), k),
                                "prob": np.asarray(result.transition_matrix, dtype=float).ravel()})
-    prior = pd.DataFrame({"judge_model": judge, "score_class": np.arange(k), "clean_prior": result.clean_prior,
-                          "noisy_prior": result.noisy_prior})
+    prior = pd.DataFrame({"judge_model": judge, "score_class": np.arange(k),
+                          "clean_prior": result.clean_prior, "noisy_prior": result.noisy_prior})
     return CurationOutcome(curated, transition, prior, result=result, scored=len(rows), unscored=unscored,
                            notes=list(result.notes))
 
@@ -355,8 +358,8 @@ def _pick(strategy: str, pool: pd.DataFrame, target: int, wh: Warehouse, config:
     if strategy == "diversity":
         x, missing = load_vectors(wh, pool["text_hash"].tolist(), pool["embedding_model"].iloc[0])
         if missing.any():
-            raise CurationFlowError(f"selected_dataset[diversity]: {int(missing.sum())} curated examples have "
-                                    "no embedding; materialize `embeddings` and `curated_scores` again")
+            raise CurationFlowError(f"selected_dataset[diversity]: {int(missing.sum())} curated examples "
+                                    "have no embedding; materialize `embeddings` and `curated_scores` again")
         return select_diversity(target, embeddings=x, method="kcenter", seed=seed, eligible=eligible)
     raise CurationFlowError(f"unknown selection strategy {strategy!r}; known: {STRATEGIES}")
 
@@ -385,8 +388,8 @@ def select_examples(wh: Warehouse, config: Config, strategy: str) -> Selection:
                          "prompt_id": chosen["prompt_id"], "score": chosen["score"],
                          "curated_score": chosen["curated_score"], "rare_score": chosen["rare_score"]},
                         columns=columns("selected_dataset"))
-    records = training_records(chosen["instruction"].tolist(), [None] * len(chosen), chosen["output"].tolist(),
-                               ids=chosen["response_id"].tolist(), fmt="alpaca",
+    records = training_records(chosen["instruction"].tolist(), [None] * len(chosen),
+                               chosen["output"].tolist(), ids=chosen["response_id"].tolist(), fmt="alpaca",
                                extra={"score": chosen["score"].tolist(),
                                       "curated_score": chosen["curated_score"].tolist()})
     selection = Selection(strategy, judge, rows, records, target, n_distinct, notes)
@@ -407,7 +410,7 @@ def sim_true_scores(config: Config, pool: pd.DataFrame) -> np.ndarray | None:
     """With simulated responders only: each example's true score (key points covered, 1-10), so the UI
     shows how good each strategy's pick really is. None when a real model answered."""
     responders = set(pool["responder_model"])
-    if not responders or not all(config.model(m).is_simulated for m in responders):
+    if not responders or not responders <= {m.name for m in config.models if m.is_simulated}:
         return None
     from .llm import sim
 

@@ -41,7 +41,8 @@ def _materialize(instance, path, selection, partition=None, raise_on_error=True)
 
 def _meta(instance, key: str, partition: str | None = None) -> dict:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None),
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key),
+                              asset_partitions=[partition] if partition else None),
         limit=1).records
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
@@ -70,7 +71,8 @@ def _seed_unparseable_replies(cfg, wh: Warehouse, judge: str, n: int) -> list[st
 
 def test_curation_assets_end_to_end(instance, tmp_path):
     # 15 prompts x 4 simulated responders = 60 first-turn examples
-    path = write_config(tmp_path, n_prompts=15, curation={"target_size": 20})
+    path = write_config(tmp_path, n_prompts=15, curation={"target_size": 20},
+                        judging={"modes": ["single", "pairwise", "quality"]})
     cfg = load_config(path)
     instance.add_dynamic_partitions("judge_model", cfg.judges)
     _materialize(instance, path, ["prompts", "responses"])
@@ -102,7 +104,8 @@ def test_curation_assets_end_to_end(instance, tmp_path):
     # embeddings: each text once, normalised, and a second run embeds nothing
     _materialize(instance, path, ["embeddings"])
     meta = _meta(instance, "embeddings")
-    assert (meta["new"], meta["cached"], meta["dim"], meta["model"]) == (60, 0, 384, flow.DEFAULT_EMBEDDING_MODEL)
+    assert (meta["new"], meta["cached"], meta["dim"]) == (60, 0, 384)
+    assert meta["model"] == flow.DEFAULT_EMBEDDING_MODEL
     vectors = wh.query("SELECT vector FROM embeddings")["vector"]
     assert np.allclose([np.linalg.norm(v) for v in vectors], 1.0, atol=1e-4)
     _materialize(instance, path, ["embeddings"])
@@ -152,10 +155,30 @@ def test_curation_assets_end_to_end(instance, tmp_path):
         assert rec["instruction"] == examples.loc[rec["id"], "instruction"]
         assert rec["output"] == examples.loc[rec["id"], "output"]
 
+    # the other baselines straight from the flow (the asset adds only the writes)
+    pool = curated.set_index("response_id")
+    lengths = examples.loc[pool.index, "output"].str.len()
+    longest = flow.select_examples(wh, cfg, "longest").rows["response_id"]
+    assert lengths[longest].min() >= lengths.drop(longest).max()
+    overall = good.set_index("response_id")["overall"]
+    raw = flow.select_examples(wh, cfg, "raw_score").rows["response_id"]
+    assert len(raw) == 20 and overall[raw].min() >= overall.drop(raw).max()
+    diverse = flow.select_examples(wh, cfg, "diversity").rows
+    assert len(diverse) == 20 and diverse["response_id"].is_unique
+    x, _ = flow.load_vectors(wh, pool["text_hash"].tolist(), flow.DEFAULT_EMBEDDING_MODEL)
+    where = {rid: i for i, rid in enumerate(pool.index)}
+
+    def covering_radius(ids) -> float:  # farthest any example is from its nearest pick
+        return float((1 - x @ x[[where[r] for r in ids]].T).min(axis=1).max())
+
+    random_ids = selected.loc[selected["strategy"] == "random", "response_id"]
+    assert covering_radius(diverse["response_id"]) < covering_radius(random_ids)
+
 
 def test_bad_inputs_give_clear_outcomes(instance, tmp_path):
     # 2 prompts x 4 responders = 8 examples: too few to curate. judge-noisy judges conversations only.
-    path = write_config(tmp_path, n_prompts=2, judges=["judge-clean"], synth={"judge": {"models": ["judge-noisy"]}})
+    path = write_config(tmp_path, n_prompts=2, judges=["judge-clean"], judging={"modes": ["quality"]},
+                        synth={"judge": {"models": ["judge-noisy"]}})
     cfg = load_config(path)
     instance.add_dynamic_partitions("judge_model", [*cfg.judge_partitions, "nobody"])
     _materialize(instance, path, ["prompts", "responses"])

@@ -33,8 +33,9 @@ class KnnGraph:
     indices: np.ndarray  # (n, L) int32 (int64 beyond 2^31 rows)
     sims: np.ndarray  # (n, L) float32 cosine similarities
     precision: str  # "fp32" or "bf16+fp32-rerank"
-    certified_rows: int  # rows accepted on the bf16 fast path
+    certified_rows: int  # rows accepted on the bf16 fast path (first or second shortlist)
     recomputed_rows: int  # rows the certificate sent back to fp32
+    retried_rows: int = 0  # rows that needed the second, longer bf16 shortlist
 
     @property
     def n_neighbors(self) -> int:
@@ -83,6 +84,54 @@ def _mask_self(block: torch.Tensor, start: int) -> None:
     block[rows, rows + start] = float("-inf")
 
 
+class _Bf16Shortlister:
+    """bf16 products of row blocks, a shortlist per row, fp32 re-score and the certificate."""
+
+    def __init__(self, xt: torch.Tensor, k: int, block_rows: int):
+        self.xt, self.k, self.block_rows = xt, k, block_rows
+        self.n, self.dim = xt.shape
+        self.xb = xt.to(torch.bfloat16)
+        self.row_err = torch.linalg.vector_norm(xt - self.xb.float(), dim=1)  # ||x - bf16(x)|| per row
+        self.max_err = float(self.row_err.max())
+        # preallocated: fresh 100+ MB tensors per block cost as much in page faults as the math
+        self.prod = torch.empty((block_rows, self.n), dtype=torch.bfloat16, device=xt.device)
+
+    def rows(self, rows: np.ndarray | slice, n_cand: int):
+        """(indices (b, k), sims (b, k), certified (b,) bool) for a contiguous slice or an index array."""
+        xt, k = self.xt, self.k
+        if isinstance(rows, slice):
+            b = rows.stop - rows.start
+            approx = self.prod[:b]
+            torch.mm(self.xb[rows], self.xb.T, out=approx)
+            _mask_self(approx, rows.start)
+            query = xt[rows]
+            row_err = self.row_err[rows]
+        else:
+            sel = torch.as_tensor(rows, device=xt.device)
+            b = rows.size
+            approx = self.prod[:b]
+            torch.mm(self.xb[sel], self.xb.T, out=approx)
+            approx[torch.arange(b, device=xt.device), sel] = float("-inf")
+            query = xt[sel]
+            row_err = self.row_err[sel]
+        # unsorted topk is ~30% cheaper; the shortlist is re-sorted by exact similarity below
+        shortlist_vals, shortlist = approx.topk(n_cand, dim=1, sorted=False)
+        cand = torch.index_select(xt, 0, shortlist.reshape(-1)).view(b, n_cand, self.dim)
+        exact = torch.bmm(cand, query.unsqueeze(2)).squeeze(2)
+        exact, order = exact.sort(dim=1, descending=True)
+        shortlist = shortlist.gather(1, order)
+        if n_cand >= self.n - 1:  # the shortlist is every other point
+            ok = np.ones(b, dtype=bool)
+        else:
+            # Every point outside the shortlist has a bf16 score <= the shortlist's lowest, so its fp32
+            # similarity is below upper_bound_outside; if that is below the k-th exact similarity of the
+            # shortlist, no outside point can be a neighbour.
+            lowest = shortlist_vals.min(dim=1).values.float()
+            bound = upper_bound_outside(lowest, row_err, self.max_err, self.dim)
+            ok = (bound < exact[:, k - 1]).cpu().numpy()
+        return shortlist[:, :k].cpu().numpy(), exact[:, :k].cpu().numpy(), ok
+
+
 def knn_graph(
     x: np.ndarray | torch.Tensor,
     n_neighbors: int,
@@ -97,7 +146,8 @@ def knn_graph(
     precision: "fp32" (plain blocked fp32 products), "bf16" (bf16 shortlist + fp32 re-score + certificate)
     or "auto" (bf16 when the CPU has native bf16 matmul and the data is large and wide enough, n >= 8192
     and d >= 128, for the products to dominate the cost).
-    candidates: shortlist length on the bf16 path (default 2 * n_neighbors, at least n_neighbors + 16).
+    candidates: shortlist length on the bf16 path (default n_neighbors + 16). Rows the certificate rejects
+    get a second bf16 pass with a 4x longer shortlist, and those it still rejects an fp32 pass.
     """
     dev = torch.device(device or "cpu")
     xt = torch.as_tensor(x, dtype=torch.float32).to(dev).contiguous()
@@ -109,7 +159,7 @@ def knn_graph(
         raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
-    n_cand = min(n - 1, candidates if candidates is not None else max(2 * k, k + 16))
+    n_cand = min(n - 1, candidates if candidates is not None else k + 16)
     if n_cand < k:
         raise ValueError(f"candidates ({candidates}) must be >= n_neighbors ({k})")
     # bf16 pays off only when the products dominate, i.e. for wide embeddings; topk costs the same either way
@@ -119,46 +169,29 @@ def knn_graph(
     indices = np.empty((n, k), dtype=np.int32 if n < 2 ** 31 else np.int64)
     sims = np.empty((n, k), dtype=np.float32)
     certified = 0
-    recompute: list[np.ndarray] = []
+    rows_fp32 = np.arange(n)
     block_rows = max(1, min(block_rows, n))
     with torch.inference_mode():
         if use_bf16:
-            xb = xt.to(torch.bfloat16)
-            row_err = torch.linalg.vector_norm(xt - xb.float(), dim=1)  # ||x - bf16(x)|| per row
-            max_err = float(row_err.max())
-            # preallocated buffers: fresh 100+ MB tensors per block cost as much in page faults as the math
-            prod = torch.empty((block_rows, n), dtype=torch.bfloat16, device=dev)
-            gathered = torch.empty((block_rows * n_cand, dim), dtype=torch.float32, device=dev)
+            short = _Bf16Shortlister(xt, k, block_rows)
+            rejected = []
             for start in range(0, n, block_rows):
                 stop = min(n, start + block_rows)
-                b = stop - start
-                approx = prod[:b]
-                torch.mm(xb[start:stop], xb.T, out=approx)
-                _mask_self(approx, start)
-                # unsorted topk is ~30% cheaper; the shortlist is re-sorted by exact similarity below
-                shortlist_vals, shortlist = approx.topk(n_cand, dim=1, sorted=False)
-                cand = gathered[:b * n_cand]
-                torch.index_select(xt, 0, shortlist.reshape(-1), out=cand)
-                exact = torch.bmm(cand.view(b, n_cand, dim), xt[start:stop].unsqueeze(2)).squeeze(2)
-                exact, order = exact.sort(dim=1, descending=True)
-                shortlist = shortlist.gather(1, order)
-                indices[start:stop] = shortlist[:, :k].cpu().numpy()
-                sims[start:stop] = exact[:, :k].cpu().numpy()
-                # Every point outside the shortlist has a bf16 score <= the shortlist's lowest, so its fp32
-                # similarity is below upper_bound_outside; if that is below the k-th exact similarity of the
-                # shortlist, no outside point can be a neighbour.
-                if n_cand >= n - 1:  # the shortlist is every other point
-                    certified += b
-                    continue
-                lowest = shortlist_vals.min(dim=1).values.float()
-                bound = upper_bound_outside(lowest, row_err[start:stop], max_err, dim)
-                ok = (bound < exact[:, k - 1]).cpu().numpy()
+                idx, val, ok = short.rows(slice(start, stop), n_cand)
+                indices[start:stop], sims[start:stop] = idx, val
                 certified += int(ok.sum())
-                if not ok.all():
-                    recompute.append(np.flatnonzero(~ok) + start)
-            del prod, gathered
-        rows_fp32 = np.concatenate(recompute) if recompute else (None if use_bf16 else np.arange(n))
-        if rows_fp32 is not None and rows_fp32.size:
+                rejected.append(np.flatnonzero(~ok) + start)
+            retry = np.concatenate(rejected)
+            rows_fp32 = retry[:0]
+            wide = min(n - 1, 4 * n_cand)
+            for s in range(0, retry.size, block_rows):
+                chunk = retry[s:s + block_rows]
+                idx, val, ok = short.rows(chunk, wide)
+                indices[chunk[ok]], sims[chunk[ok]] = idx[ok], val[ok]
+                certified += int(ok.sum())
+                rows_fp32 = np.concatenate([rows_fp32, chunk[~ok]])
+            del short
+        if rows_fp32.size:
             prod32 = torch.empty((min(block_rows, rows_fp32.size), n), dtype=torch.float32, device=dev)
             for s in range(0, rows_fp32.size, block_rows):
                 chunk = rows_fp32[s:s + block_rows]
@@ -174,13 +207,13 @@ def knn_graph(
                 vals, order = vals.sort(dim=1, descending=True)
                 indices[chunk] = idx.gather(1, order).cpu().numpy()
                 sims[chunk] = vals.cpu().numpy()
-    n_recomputed = int(sum(r.size for r in recompute))
     return KnnGraph(
         indices=indices,
         sims=sims,
         precision="bf16+fp32-rerank" if use_bf16 else "fp32",
         certified_rows=certified,
-        recomputed_rows=n_recomputed,
+        recomputed_rows=int(rows_fp32.size) if use_bf16 else 0,
+        retried_rows=int(retry.size) if use_bf16 else 0,
     )
 
 

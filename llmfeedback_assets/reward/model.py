@@ -497,6 +497,7 @@ class TrainResult:
     examples_per_s: float
     notes: list[str] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)  # wall time of every optimizer step
+    cpu_seconds: float = 0.0  # process CPU time of embedding + training (all threads)
 
     def metrics(self) -> dict:
         last = {k: (v[-1][1] if v else None) for k, v in self.curves.items()}
@@ -729,6 +730,7 @@ def train_rankings_reward_model(
     elif overlong != "truncate":
         raise RewardModelError(f"overlong must be 'truncate' or 'drop', got {overlong!r}")
 
+    cpu_start = time.process_time()  # CPU time, all threads: a load-independent cost measure
     embed_seconds = 0.0
     if mode == "frozen":
         t0 = time.perf_counter()
@@ -757,6 +759,7 @@ def train_rankings_reward_model(
     curves, seconds, seen, step_seconds = _fit(model, len(tr_c), step_loss, val_loss, epochs=epochs, batch_size=batch_size,
                                  learning_rate=lr, seed=seed, max_steps=max_steps, lengths=lengths,
                                  weight_decay=0.01 if mode == "frozen" else 0.0)
+    cpu_seconds = time.process_time() - cpu_start
     acc = _pairwise_accuracy(bank.score(va_c), bank.score(va_r)) if len(va_c) else None
     corr = None
     if ev is not None and len(ev_idx):
@@ -772,7 +775,7 @@ def train_rankings_reward_model(
         data=data, config=_common_config(mode, epochs, batch_size, lr, max_length, overlong, seed, device,
                                          max_steps, group_by_length, model) | {"margin": margin},
         train_seconds=seconds, embed_seconds=embed_seconds, examples_per_s=seen / max(seconds, 1e-9),
-        notes=notes, step_seconds=step_seconds,
+        notes=notes, step_seconds=step_seconds, cpu_seconds=cpu_seconds,
     )
 
 
@@ -841,6 +844,7 @@ def train_ratings_reward_model(
     elif overlong != "truncate":
         raise RewardModelError(f"overlong must be 'truncate' or 'drop', got {overlong!r}")
 
+    cpu_start = time.process_time()  # CPU time, all threads: a load-independent cost measure
     embed_seconds = 0.0
     if mode == "frozen":
         t0 = time.perf_counter()
@@ -860,6 +864,7 @@ def train_ratings_reward_model(
     curves, seconds, seen, step_seconds = _fit(model, len(tr_i), step_loss, val_loss, epochs=epochs, batch_size=batch_size,
                                  learning_rate=lr, seed=seed, max_steps=max_steps, lengths=lengths,
                                  weight_decay=0.01 if mode == "frozen" else 0.0)
+    cpu_seconds = time.process_time() - cpu_start
     corr = _spearman(bank.score(va_i), va_s.astype(float)) if len(va_i) else None
     acc = _pairwise_accuracy(bank.score(ep_c), bank.score(ep_r)) if len(ep_c) else None
     model.eval()
@@ -873,7 +878,7 @@ def train_ratings_reward_model(
         config=_common_config(mode, epochs, batch_size, lr, max_length, overlong, seed, device, max_steps,
                               group_by_length, model),
         train_seconds=seconds, embed_seconds=embed_seconds, examples_per_s=seen / max(seconds, 1e-9),
-        notes=notes, step_seconds=step_seconds,
+        notes=notes, step_seconds=step_seconds, cpu_seconds=cpu_seconds,
     )
 
 
