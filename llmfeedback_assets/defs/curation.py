@@ -121,6 +121,9 @@ def curated_scores(context: dg.AssetExecutionContext,
 def selected_dataset(context: dg.AssetExecutionContext,
                      llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
+    if "quality" not in config.judging.modes:
+        context.log.info("no selection: add `quality` to judging.modes to score and curate examples")
+        return dg.MaterializeResult(metadata={"skipped": "quality scoring is not in judging.modes"})
     wh = llmfeedback.warehouse(config)
     sel = flow.select_examples(wh, config, context.partition_key)
     wh.replace_where("selected_dataset", sel.rows, {"strategy": sel.strategy})
