@@ -210,11 +210,12 @@ def _texts(items: pd.DataFrame) -> tuple[dict, dict]:
 
 
 def consistency_table(ratings: pd.DataFrame, rankings: pd.DataFrame, items: pd.DataFrame
-                      ) -> tuple[pd.DataFrame, dict[str, reward.ConsistencyResult]]:
+                      ) -> tuple[pd.DataFrame, dict[str, reward.ConsistencyResult], dict[str, str]]:
     """Per judge that both rated and ranked: `reward.feedback_consistency` of its ratings vs its rankings,
-    as the long `feedback_consistency` table (one row per confusion cell) and the results by judge."""
+    as the long `feedback_consistency` table (one row per confusion cell), the results by judge, and the
+    judges left out with the reason (e.g. every ranking unparsed: no pair to compare)."""
     text, question = _texts(items)
-    rows, results = [], {}
+    rows, results, skipped = [], {}, {}
     for judge in sorted(set(ratings["judge_model"]) & set(rankings["judge_model"])):
         r = ratings[ratings["judge_model"] == judge]
         k = rankings[rankings["judge_model"] == judge]
@@ -225,8 +226,12 @@ def consistency_table(ratings: pd.DataFrame, rankings: pd.DataFrame, items: pd.D
                                "ranking": k["ranking"]})
         rated.attrs["source"] = f"feedback_ratings[{judge}]"
         ranked.attrs["source"] = f"feedback_rankings[{judge}]"
-        res = reward.feedback_consistency(rated.dropna(subset=["instruction", "response"]),
-                                          ranked.dropna(subset=["instruction", "response1", "response2"]))
+        try:
+            res = reward.feedback_consistency(rated.dropna(subset=["instruction", "response"]),
+                                              ranked.dropna(subset=["instruction", "response1", "response2"]))
+        except reward.FeedbackError as exc:
+            skipped[judge] = str(exc)
+            continue
         results[judge] = res
         for implied, row in res.confusion.iterrows():
             for given, n in row.items():
@@ -234,7 +239,7 @@ def consistency_table(ratings: pd.DataFrame, rankings: pd.DataFrame, items: pd.D
                              "n": int(n), "rate": res.rate, "n_pairs": res.n_pairs, "n_rankings": res.n_rankings,
                              "n_unmatched": res.n_unmatched, "n_unparsed_ratings": res.n_unparsed_ratings,
                              "n_unparsed_rankings": res.n_unparsed_rankings})
-    return pd.DataFrame(rows, columns=columns("feedback_consistency")), results
+    return pd.DataFrame(rows, columns=columns("feedback_consistency")), results, skipped
 
 
 # -- preference pairs and training data ------------------------------------------------------------------

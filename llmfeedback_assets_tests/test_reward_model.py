@@ -176,7 +176,7 @@ def test_tiny_bert_full_finetune_save_and_reload(tiny_bert, synth, tmp_path):
     res = train_rankings_reward_model(rankings, backbone=tiny_bert, mode="full", epochs=8, batch_size=8,
                                       learning_rate=1e-3, max_length=128, seed=0)
     assert res.mode == "full" and res.model.kind == "full"
-    assert res.val_pairwise_accuracy > 0.65  # chance 0.5; measured 0.88
+    assert res.val_pairwise_accuracy > 0.65  # chance 0.5; measured 0.84
     train_loss = [v for _, v in res.curves["train_loss"]]
     assert np.mean(train_loss[-10:]) < np.mean(train_loss[:10])
     save_reward_model(res, tmp_path / "models", version="v1")

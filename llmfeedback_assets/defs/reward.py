@@ -76,16 +76,20 @@ def feedback_rankings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbac
 @dg.asset(group_name=GROUP, kinds=KINDS, deps=[feedback_ratings, feedback_rankings],
           description="Per judge: how often the ranking implied by its two ratings equals the ranking it gave "
                       "for the same pair; the 3x3 confusion table (rows: implied by ratings) in long format.")
-def feedback_consistency(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+def feedback_consistency(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource
+                         ) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
     items = reward_flow.turn1_items(wh.table("prompts"), wh.table("responses"))
-    table, results = reward_flow.consistency_table(wh.table("feedback_ratings"), wh.table("feedback_rankings"),
-                                                   items)
+    table, results, skipped = reward_flow.consistency_table(wh.table("feedback_ratings"),
+                                                            wh.table("feedback_rankings"), items)
     wh.replace_table("feedback_consistency", table)
+    for judge, reason in skipped.items():
+        context.log.warning(f"feedback_consistency: {judge} left out: {reason}")
     md = {f"consistency_rate/{j}": float(r.rate) for j, r in results.items()}
     md.update({f"confusion/{j}": dg.MetadataValue.md(r.confusion.to_markdown()) for j, r in results.items()})
     md.update({f"n_pairs/{j}": r.n_pairs for j, r in results.items()})
+    md["skipped_judges"] = dg.MetadataValue.json(skipped)
     return dg.MaterializeResult(metadata=table_metadata("feedback_consistency", table, **md))
 
 
