@@ -1,0 +1,23 @@
+"""Run every benchmark in turn (`make bench`); each writes its table to bench/results/<area>.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHES = ["bench.bench_gateway", "bench.bench_ranking", "bench.bench_curation", "bench.bench_reward"]
+
+
+def main() -> int:
+    failed = []
+    for module in BENCHES:
+        print(f"== {module}", flush=True)
+        if subprocess.run([sys.executable, "-m", module]).returncode != 0:
+            failed.append(module)
+    if failed:
+        print(f"failed: {failed}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
