@@ -30,6 +30,19 @@ def _md(df: pd.DataFrame, n: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "none")
 
 
+FEEDBACK_MODES = {"feedback_ratings": "rating", "feedback_rankings": "ranking"}
+
+
+def reward_enabled(config) -> bool:
+    """The reward loop runs when the config asks for rating or ranking feedback (judging.modes)."""
+    return bool({"rating", "ranking"} & set(config.judging.modes))
+
+
+def _skipped(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    context.log.info("reward loop skipped: add `rating` and/or `ranking` to judging.modes")
+    return dg.MaterializeResult(metadata={"skipped": "neither rating nor ranking is in judging.modes"})
+
+
 def _judge_feedback(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource, table: str, run
                     ) -> dg.MaterializeResult:
     """One judge's partition of a feedback table; empty for a judge that only judges conversations."""
@@ -39,13 +52,14 @@ def _judge_feedback(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackR
         raise ConfigError(f"judge_model partition {judge!r} is not a configured judge "
                           f"({config.judge_partitions}) in {config.source}")
     wh = llmfeedback.warehouse(config)
-    if judge in config.judges:
+    if judge in config.judges and FEEDBACK_MODES[table] in config.judging.modes:
         config.check_secrets([judge])
         items = reward_flow.turn1_items(wh.table("prompts"), wh.table("responses"))
         frame, stats = run(llmfeedback.gateway(context, config, wh), judge, items,
                            config.judging.allow_self_judging)
     else:
-        context.log.info(f"{judge} judges conversations only; no {table} in this partition")
+        context.log.info(f"no {table} in this partition: {judge} judges conversations only or "
+                         f"{FEEDBACK_MODES[table]!r} is not in judging.modes")
         frame, stats = pd.DataFrame(columns=columns(table)), None
     wh.replace_where(table, frame, {"judge_model": judge})
     status = [c for c in frame.columns if c.startswith("parse_status")]
@@ -79,6 +93,8 @@ def feedback_rankings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbac
 def feedback_consistency(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource
                          ) -> dg.MaterializeResult:
     config = llmfeedback.load()
+    if not reward_enabled(config):
+        return _skipped(context)
     wh = llmfeedback.warehouse(config)
     items = reward_flow.turn1_items(wh.table("prompts"), wh.table("responses"))
     table, results, skipped = reward_flow.consistency_table(wh.table("feedback_ratings"),
@@ -97,8 +113,10 @@ def feedback_consistency(context: dg.AssetExecutionContext, llmfeedback: LLMFeed
           description="Chosen/rejected pairs from the feedback rankings and the first-turn pairwise judgments of "
                       "every judge; ties, unparsed verdicts and identical answers dropped. Split into train/val "
                       "by prompt, so one prompt's pairs are never on both sides.")
-def preference_pairs(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+def preference_pairs(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
+    if not reward_enabled(config):
+        return _skipped(context)
     wh = llmfeedback.warehouse(config)
     items = reward_flow.turn1_items(wh.table("prompts"), wh.table("responses"))
     table, pairs = reward_flow.preference_pair_table(
@@ -113,6 +131,8 @@ def preference_pairs(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
 def _train(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource, objective: str, name: str
            ) -> dg.MaterializeResult:
     config = llmfeedback.load()
+    if not reward_enabled(config):
+        return _skipped(context)
     wh = llmfeedback.warehouse(config)
     items = reward_flow.turn1_items(wh.table("prompts"), wh.table("responses"))
     data = reward_flow.training_data(wh.table("preference_pairs"), wh.table("feedback_ratings"), items)
@@ -156,6 +176,8 @@ def rankings_reward_model(context: dg.AssetExecutionContext, llmfeedback: LLMFee
                       "(the sample index is part of the request key; sample 0 is the spine's answer).")
 def bestofn_samples(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
+    if not reward_enabled(config):
+        return _skipped(context)
     config.check_secrets(config.responders)
     wh = llmfeedback.warehouse(config)
     frame, stats = reward_flow.sample_candidates(llmfeedback.gateway(context, config, wh), wh.table("prompts"),
@@ -173,6 +195,8 @@ def bestofn_samples(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackR
 def reranked_responses(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource
                        ) -> dg.MaterializeResult:
     config = llmfeedback.load()
+    if not reward_enabled(config):
+        return _skipped(context)
     wh = llmfeedback.warehouse(config)
     latest = reward_flow.latest_models(wh)
     usable = latest[latest["val_pairwise_accuracy"].fillna(0.0) > CHANCE]
@@ -196,6 +220,8 @@ def reranked_responses(context: dg.AssetExecutionContext, llmfeedback: LLMFeedba
                       "`__all__` pools the responders.")
 def rm_win_rate(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
+    if not reward_enabled(config):
+        return _skipped(context)
     wh = llmfeedback.warehouse(config)
     cands = reward_flow.candidates(wh.table("bestofn_samples"), wh.table("prompts"))
     table, stats = reward_flow.win_rates(llmfeedback.gateway(context, config, wh), config,
@@ -214,6 +240,8 @@ reward_assets = [feedback_ratings, feedback_rankings, feedback_consistency, pref
 
 
 def _beats_chance(llmfeedback: LLMFeedbackResource, name: str) -> dg.AssetCheckResult:
+    if not reward_enabled(llmfeedback.load()):
+        return dg.AssetCheckResult(passed=True, metadata={"skipped": "reward loop not configured"})
     row = reward_flow.latest_models(llmfeedback.warehouse(), name)
     if row.empty:
         return dg.AssetCheckResult(passed=False, metadata={"reason": f"no {name} in reward_models"})
