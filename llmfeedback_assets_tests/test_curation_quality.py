@@ -131,7 +131,7 @@ def test_simulated_judge_answers_the_quality_template_with_its_transition_matrix
 
 def test_plots_are_png_images():
     heat = transition_heatmap_png(np.eye(6) * 0.7 + 0.05)
-    hist = score_histogram_png([0, 1, 1, 5], [0, 1, 2, 5], 6)
+    hist = score_histogram_png([0, 1, 1, 5, -1], [0, 1, 2, 5, -1], 6)
     assert heat[:8] == b"\x89PNG\r\n\x1a\n" and hist[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="square"):
         transition_heatmap_png(np.ones((2, 3)))

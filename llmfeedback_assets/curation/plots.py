@@ -44,14 +44,18 @@ def transition_heatmap_png(transition_matrix, title: str = "Score transition mat
 
 def score_histogram_png(before, after, num_classes: int, title: str = "Scores before and after curation"
                         ) -> bytes:
-    """PNG of per-class counts, side by side."""
+    """PNG of per-class counts, side by side (values outside [0, num_classes), e.g. -1 for a missing score,
+    are left out)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    b = np.bincount(np.asarray(before, dtype=np.int64), minlength=num_classes)[:num_classes]
-    a = np.bincount(np.asarray(after, dtype=np.int64), minlength=num_classes)[:num_classes]
+    def counts(values) -> np.ndarray:  # rows without a score (-1) are not drawn
+        v = np.asarray(values, dtype=np.int64)
+        return np.bincount(v[(v >= 0) & (v < num_classes)], minlength=num_classes)
+
+    b, a = counts(before), counts(after)
     xs = np.arange(num_classes)
     fig, ax = plt.subplots(figsize=(1.5 + 0.7 * num_classes, 3.2))
     ax.bar(xs - 0.2, b, width=0.4, label="judge", color="#9bb7d4")
