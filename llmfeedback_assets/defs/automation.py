@@ -30,6 +30,24 @@ refresh_analysis = dg.define_asset_job(
     description="Recompute leaderboards and judge analysis from the stored judgments.",
 )
 
+curate_and_select = dg.define_asset_job(
+    "curate_and_select", selection=dg.AssetSelection.keys("quality_scores", "curated_scores"),
+    partitions_def=judge_model_partitions,
+    description="Quality-score and curate one judge's scores (one run per judge_model partition); then "
+                "`select_training_data` picks the subsets.",
+)
+select_training_data = dg.define_asset_job(
+    "select_training_data", selection=dg.AssetSelection.keys("selected_dataset"),
+    description="Select a training subset per strategy (one run per strategy partition) from curated scores.",
+)
+train_reward_models = dg.define_asset_job(
+    "train_reward_models",
+    selection=dg.AssetSelection.keys("preference_pairs", "ratings_reward_model", "rankings_reward_model",
+                                     "bestofn_samples", "reranked_responses", "rm_win_rate"),
+    description="Build preference pairs from stored feedback, train both reward models on the gpu pool, "
+                "rerank best-of-n samples and measure win rates.",
+)
+
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -109,6 +127,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 
-jobs = [judge_everything, ingest_and_respond, refresh_analysis]
+jobs = [judge_everything, ingest_and_respond, refresh_analysis, curate_and_select,
+        select_training_data, train_reward_models]
 sensors = [new_prompt_files_sensor, judge_models_sensor, automation_sensor]
 schedules = [nightly_judging]

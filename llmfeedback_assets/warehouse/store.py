@@ -19,6 +19,10 @@ class WarehouseLockTimeout(RuntimeError):
     pass
 
 
+class WarehouseDataError(ValueError):
+    """A frame that must not be written (missing columns, null or duplicate keys); nothing was written."""
+
+
 def _is_lock_error(exc: Exception) -> bool:
     msg = str(exc).lower()
     return "lock" in msg or "conflicting" in msg or "being used by another process" in msg
@@ -105,10 +109,24 @@ class Warehouse:
     # -- writes ----------------------------------------------------------------------------------------
     @staticmethod
     def _frame(table: str, df: pd.DataFrame) -> pd.DataFrame:
+        """The frame in declared column order, validated before any write: the frame type of every table.
+
+        Assets write to DuckDB themselves, so a Dagster output type would only run after the write; checking
+        here is what keeps bad rows out of the table."""
         cols = schema.columns(table)
         missing = [c for c in cols if c not in df.columns]
         if missing:
-            raise ValueError(f"{table}: frame lacks column(s) {missing}")
+            raise WarehouseDataError(f"{table}: frame lacks column(s) {missing}; nothing was written")
+        for name, typ in schema.TABLES[table]:
+            if "PRIMARY KEY" not in typ:
+                continue
+            keys = df[name]
+            if keys.isna().any():
+                raise WarehouseDataError(f"{table}.{name}: {int(keys.isna().sum())} row(s) without a key; "
+                                         "nothing was written")
+            dupes = keys[keys.duplicated()].unique()
+            if len(dupes):
+                raise WarehouseDataError(f"{table}.{name}: duplicate key(s) {list(dupes[:3])}; nothing was written")
         return df[cols]
 
     @staticmethod

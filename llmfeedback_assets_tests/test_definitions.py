@@ -1,0 +1,30 @@
+"""The code location loads: every asset, check, job, sensor and schedule resolves, as `dagster dev` needs."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from llmfeedback_assets.definitions import defs
+
+
+def test_definitions_load_and_every_job_resolves():
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    jobs = {j.name for j in repo.get_all_jobs()}
+    assert {"judge_everything", "ingest_and_respond", "refresh_analysis", "curate_and_select",
+            "select_training_data", "train_reward_models"} <= jobs
+    assert {s.name for s in repo.sensor_defs} >= {"new_prompt_files_sensor", "judge_models_sensor"}
+    assert [s.name for s in repo.schedule_defs] == ["nightly_judging"]
+
+
+def test_groups_and_gpu_steps():
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert {"ingest", "generation", "judging", "analysis", "synth", "curation", "reward"} <= groups
+    gpu = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).pools == {"gpu"})
+    assert {"embeddings", "ratings_reward_model", "rankings_reward_model"} <= set(gpu)
+    judged = [k for k in graph.get_all_asset_keys()
+              if isinstance(graph.get(k).partitions_def, dg.DynamicPartitionsDefinition)]
+    assert {k.to_user_string() for k in judged} >= {"judgments", "quality_scores", "curated_scores",
+                                                     "feedback_ratings", "feedback_rankings",
+                                                     "conversation_judgments"}
