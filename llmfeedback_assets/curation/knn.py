@@ -146,8 +146,9 @@ def knn_graph(
     precision: "fp32" (plain blocked fp32 products), "bf16" (bf16 shortlist + fp32 re-score + certificate)
     or "auto" (bf16 when the CPU has native bf16 matmul and the data is large and wide enough, n >= 8192
     and d >= 128, for the products to dominate the cost).
-    candidates: shortlist length on the bf16 path (default n_neighbors + 16). Rows the certificate rejects
-    get a second bf16 pass with a 4x longer shortlist, and those it still rejects an fp32 pass.
+    candidates: shortlist length on the bf16 path (default n_neighbors + max(16, n_neighbors // 2)). Rows
+    the certificate rejects get a second bf16 pass with a 4x longer shortlist, and those it still rejects
+    an fp32 pass.
     """
     dev = torch.device(device or "cpu")
     xt = torch.as_tensor(x, dtype=torch.float32).to(dev).contiguous()
@@ -159,7 +160,8 @@ def knn_graph(
         raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
-    n_cand = min(n - 1, candidates if candidates is not None else k + 16)
+    # deep neighbours (large k) sit where similarities are densely packed, so the margin grows with k
+    n_cand = min(n - 1, candidates if candidates is not None else k + max(16, k // 2))
     if n_cand < k:
         raise ValueError(f"candidates ({candidates}) must be >= n_neighbors ({k})")
     # bf16 pays off only when the products dominate, i.e. for wide embeddings; topk costs the same either way
