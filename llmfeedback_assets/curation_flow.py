@@ -303,20 +303,7 @@ def curate_judge(wh: Warehouse, config: Config, judge: str, progress=None) -> Cu
 
 def replace_partition(wh: Warehouse, frames: dict[str, pd.DataFrame], column: str, value: str) -> None:
     """Rewrite one partition of several tables in ONE transaction, so T, p and the scores never disagree."""
-    with wh.transaction() as con:
-        for table, df in frames.items():
-            cols = columns(table)
-            if len(df) and (df[column] != value).any():
-                raise ValueError(f"{table}: rows outside the slice {column}={value!r}")
-            con.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', [value])
-            if df.empty:
-                continue
-            con.register("_incoming", df[cols])
-            try:
-                names = ", ".join(f'"{c}"' for c in cols)
-                con.execute(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM _incoming')
-            finally:
-                con.unregister("_incoming")
+    wh.replace_many(frames, {column: value})
 
 
 # -- selection ---------------------------------------------------------------------------------------------

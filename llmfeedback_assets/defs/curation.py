@@ -4,7 +4,6 @@ The glue (joins, frames, the embedding cache) is in `llmfeedback_assets.curation
 `llmfeedback_assets.curation`.
 """
 
-import base64
 
 import dagster as dg
 import pandas as pd
@@ -12,16 +11,12 @@ import pandas as pd
 from .. import curation_flow as flow
 from ..curation import plots
 from .gpu import GPU_OP_TAGS, GPU_POOL
-from .meta import table_metadata
+from .meta import png_metadata, table_metadata
 from .partitions import judge_model_partitions
 from .resources import LLMFeedbackResource
 from .spine import KINDS, prompts, responses
 
 strategy_partitions = dg.StaticPartitionsDefinition(list(flow.STRATEGIES))
-
-
-def _image(png: bytes, alt: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 def _md(df: pd.DataFrame, n: int = 10) -> dg.MetadataValue:
@@ -105,8 +100,8 @@ def curated_scores(context: dg.AssetExecutionContext,
         "curated_scores", out.curated, **md, flagged=int(r.flagged.sum()),
         changed=int((r.curated_scores != r.scores).sum()), noise_rate=round(r.noise_rate, 4),
         notes=dg.MetadataValue.md("\n".join(f"- {n}" for n in out.notes) or "none"),
-        transition_matrix=_image(plots.transition_heatmap_png(r.transition_matrix, f"T of {judge}"), "T"),
-        score_histogram=_image(plots.score_histogram_png(r.scores, r.curated_scores, k), "histogram"),
+        transition_matrix=png_metadata(plots.transition_heatmap_png(r.transition_matrix, f"T of {judge}"), "T"),
+        score_histogram=png_metadata(plots.score_histogram_png(r.scores, r.curated_scores, k), "histogram"),
         prior=_md(out.prior), seconds=round(r.timings.get("total_s", 0.0), 3)))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import dagster as dg
 import pandas as pd
 
@@ -29,3 +31,8 @@ def _short(v, n: int = 60):
     s = str(v) if v is not None else ""
     s = " ".join(s.split())
     return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def png_metadata(png: bytes, alt: str) -> dg.MetadataValue:
+    """A PNG (plot, heat-map, loss curve) shown inline in the UI's metadata panel."""
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")

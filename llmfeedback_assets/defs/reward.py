@@ -4,7 +4,6 @@ Frames are built in `reward_flow` (no Dagster); the domain is `reward/`. Trainin
 GPU steps (pool "gpu" and the Kubernetes GPU request) that run on the CPU where there is no GPU.
 """
 
-import base64
 
 import dagster as dg
 import pandas as pd
@@ -13,17 +12,13 @@ from .. import reward, reward_flow
 from ..config import ConfigError
 from ..warehouse import columns
 from .gpu import GPU_OP_TAGS, GPU_POOL
-from .meta import table_metadata
+from .meta import png_metadata, table_metadata
 from .partitions import judge_model_partitions
 from .resources import LLMFeedbackResource
 from .spine import KINDS, judgments, prompts, responses
 
 GROUP = "reward"
 CHANCE = 0.5
-
-
-def _png(png: bytes, alt: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 def _md(df: pd.DataFrame, n: int = 20) -> dg.MetadataValue:
@@ -143,7 +138,7 @@ def _train(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource, 
     wh.upsert("reward_models", row)
     acc, corr = result.val_pairwise_accuracy, result.val_rating_correlation
     md = {"path": dg.MetadataValue.path(str(path)), "version": context.run_id,
-          "loss_curve": _png(reward.loss_curve_png(result), f"{name} loss"),
+          "loss_curve": png_metadata(reward.loss_curve_png(result), f"{name} loss"),
           "card": dg.MetadataValue.md((path / "MODEL_CARD.md").read_text()),
           **{k: v for k, v in result.metrics().items() if v is not None}}
     md["val_pairwise_accuracy"] = float(acc) if acc is not None else "not measured"

@@ -12,7 +12,7 @@ from ..ingest import ingest_prompt_sources
 from ..judging import JudgeOptions, generate_responses, judge_responses
 from ..judging.analysis import ground_truth_table, leaderboards, load_judgment_inputs
 from ..warehouse import columns
-from .meta import table_metadata
+from .meta import png_metadata, table_metadata
 from .partitions import judge_model_partitions
 from .resources import LLMFeedbackResource
 
@@ -107,17 +107,11 @@ def leaderboard(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     md = {"summary": dg.MetadataValue.md(summary.to_markdown(index=False) if len(summary) else "no judgments")}
     if len(pooled):
         md["leaderboard"] = dg.MetadataValue.md(ranking.leaderboard_markdown(pooled))
-        md["plot"] = dg.MetadataValue.md(_png_markdown(ranking.leaderboard_plot_png(pooled, "pooled judges")))
+        md["plot"] = png_metadata(ranking.leaderboard_plot_png(pooled, "pooled judges"), "leaderboard")
     for row in summary.itertuples(index=False):
         if pd.notna(row.kendall_tau_vs_truth):
             md[f"kendall_tau_vs_truth/{row.judge_model}"] = float(row.kendall_tau_vs_truth)
     return dg.MaterializeResult(metadata=table_metadata("leaderboard", board, **md))
-
-
-def _png_markdown(png: bytes) -> str:
-    import base64
-
-    return f"![leaderboard](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 spine_assets = [prompts, sim_ground_truth, responses, judgments, leaderboard]

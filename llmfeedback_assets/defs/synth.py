@@ -16,18 +16,7 @@ KINDS = {"duckdb", "python"}
 
 def _replace_tables(wh: Warehouse, frames: dict[str, pd.DataFrame]) -> None:
     """Rewrite several tables in ONE transaction, so readers never see conversations without messages."""
-    with wh.transaction() as con:
-        for table, df in frames.items():
-            cols = columns(table)
-            con.execute(f'DELETE FROM "{table}"')
-            if df.empty:
-                continue
-            con.register("_incoming", df[cols])
-            try:
-                names = ", ".join(f'"{c}"' for c in cols)
-                con.execute(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM _incoming')
-            finally:
-                con.unregister("_incoming")
+    wh.replace_many(frames)
 
 
 def _md(df: pd.DataFrame, n: int = 10) -> dg.MetadataValue:

@@ -160,6 +160,22 @@ class Warehouse:
             self._insert(con, table, frame)
         return len(frame)
 
+    def replace_many(self, frames: dict[str, pd.DataFrame], where: dict[str, object] | None = None) -> int:
+        """Rewrite several tables (or the same slice of each) in ONE transaction, so readers never see one
+        table updated without the others."""
+        checked = {table: self._frame(table, df) for table, df in frames.items()}
+        for table, frame in checked.items():
+            for col, val in (where or {}).items():
+                if (frame[col] != val).any():
+                    raise WarehouseDataError(f"{table}: rows outside the slice {col}={val!r}; nothing was written")
+        clause = " AND ".join(f'"{c}" = ?' for c in where) if where else ""
+        with self.transaction() as con:
+            for table, frame in checked.items():
+                con.execute(f'DELETE FROM "{table}"' + (f" WHERE {clause}" if clause else ""),
+                            list(where.values()) if where else [])
+                self._insert(con, table, frame)
+        return sum(len(f) for f in checked.values())
+
     def upsert(self, table: str, df: pd.DataFrame) -> int:
         """Insert rows, replacing those whose primary key exists (idempotent reruns)."""
         frame = self._frame(table, df)
