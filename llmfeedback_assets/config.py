@@ -258,6 +258,12 @@ class Config(_Strict):
         """Every model that judges anything: the judge_model partitions (spine and conversation judges)."""
         return list(dict.fromkeys([*self.judges, *self.synth.judge.models]))
 
+    def require_judge_partition(self, key: str) -> None:
+        """A judge_model partition key must name a configured judge (spine or conversation)."""
+        if key not in self.judge_partitions:
+            raise ConfigError(f"judge_model partition {key!r} is not a configured judge "
+                              f"({self.judge_partitions}) in {self.source}")
+
     def resolve(self, path: str | Path) -> Path:
         p = Path(path)
         return p if p.is_absolute() else (self.root / p)

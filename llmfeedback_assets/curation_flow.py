@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import Config, ConfigError
+from .config import Config
 from .curation import (
     CurationInputError,
     curate,
@@ -129,9 +129,7 @@ def load_examples(wh: Warehouse) -> pd.DataFrame:
 def judge_role(config: Config, judge: str) -> bool:
     """True if `judge` scores quality (a configured judge with "quality" in judging.modes), False otherwise
     (a conversation-only judge, or quality scoring not asked for); an unknown partition key is a ConfigError."""
-    if judge not in config.judge_partitions:
-        raise ConfigError(f"judge_model partition {judge!r} is not a configured judge "
-                          f"({config.judge_partitions}) in {config.source}")
+    config.require_judge_partition(judge)
     return judge in config.judges and "quality" in config.judging.modes
 
 

@@ -9,7 +9,6 @@ import dagster as dg
 import pandas as pd
 
 from .. import reward, reward_flow
-from ..config import ConfigError
 from ..warehouse import columns
 from .gpu import GPU_OP_TAGS, GPU_POOL
 from .meta import png_metadata, table_metadata
@@ -43,9 +42,7 @@ def _judge_feedback(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackR
     """One judge's partition of a feedback table; empty for a judge that only judges conversations."""
     config = llmfeedback.load()
     judge = context.partition_key
-    if judge not in config.judge_partitions:
-        raise ConfigError(f"judge_model partition {judge!r} is not a configured judge "
-                          f"({config.judge_partitions}) in {config.source}")
+    config.require_judge_partition(judge)
     wh = llmfeedback.warehouse(config)
     if judge in config.judges and FEEDBACK_MODES[table] in config.judging.modes:
         config.check_secrets([judge])

@@ -7,7 +7,6 @@ import dagster as dg
 import pandas as pd
 
 from .. import ranking
-from ..config import ConfigError
 from ..ingest import ingest_prompt_sources
 from ..judging import JudgeOptions, generate_responses, judge_responses
 from ..judging.analysis import ground_truth_table, leaderboards, load_judgment_inputs
@@ -73,9 +72,7 @@ def responses(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResourc
 def judgments(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     judge = context.partition_key
-    if judge not in config.judge_partitions:
-        raise ConfigError(f"judge_model partition {judge!r} is not a configured judge "
-                          f"({config.judge_partitions}) in {config.source}")
+    config.require_judge_partition(judge)
     config.check_secrets([judge])
     wh = llmfeedback.warehouse(config)
     options = JudgeOptions(modes=tuple(m for m in config.judging.modes if m in ("single", "pairwise")),
