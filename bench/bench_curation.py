@@ -121,8 +121,8 @@ def ref_solve(c3, seed: int):
     the result is the last iterate."""
     import torch
 
-    c = [torch.tensor(c3.sum(axis=(1, 2)), dtype=torch.float32), torch.tensor(c3.sum(axis=2), dtype=torch.float32),
-         torch.tensor(c3, dtype=torch.float32)]
+    c = [torch.tensor(c3.sum(axis=(1, 2)), dtype=torch.float32),
+         torch.tensor(c3.sum(axis=2), dtype=torch.float32), torch.tensor(c3, dtype=torch.float32)]
     gen = torch.Generator().manual_seed(seed)
     t_raw = (5 * torch.eye(K) - torch.ones((K, K))).requires_grad_(True)
     p_raw = (torch.ones(K) / K + torch.rand(K, generator=gen) * 0.1).requires_grad_(True)
@@ -140,7 +140,8 @@ def ref_solve(c3, seed: int):
         loss.backward()
         opt.step()
         loss = loss_fn()
-    return torch.softmax(t_raw, 1).detach().double().numpy(), torch.softmax(p_raw, 0).detach().double().numpy()
+    return (torch.softmax(t_raw, 1).detach().double().numpy(),
+            torch.softmax(p_raw, 0).detach().double().numpy())
 
 
 def ref_detect_epoch(x, labels, sample, T_given_noisy_diag, slab, k=10):
@@ -211,7 +212,8 @@ def worker(args) -> None:
     if args.worker.startswith("ours"):
         from llmfeedback_assets.curation import curate, knn
 
-        opts = {} if args.worker == "ours_full" else {"hoc_rounds": args.rounds, "detection_epochs": args.rounds}
+        opts = ({} if args.worker == "ours_full"
+                else {"hoc_rounds": args.rounds, "detection_epochs": args.rounds})
         if args.sample:
             opts.update(hoc_sample_size=args.sample, detection_sample_size=args.sample)
         r = curate(x_np, noisy, K, seed=0, **opts)
@@ -230,8 +232,9 @@ def worker(args) -> None:
             sims[torch.arange(rows.size), torch.as_tensor(rows)] = -float("inf")
             _, want = sims.topk(10, dim=1)
             got = graph.indices[rows]
-            out["graph_recall_at_10"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in
-                                                       zip(got.tolist(), want.numpy().tolist(), strict=True)]))
+            out["graph_recall_at_10"] = float(np.mean([
+                len(set(a) & set(b)) / 10
+                for a, b in zip(got.tolist(), want.numpy().tolist(), strict=True)]))
         else:  # our neighbours for the first HOC round / detection epoch, to compare with the reference's
             hoc_s, det_s = sample_plan(n, 0, args.rounds, args.rounds, args.sample or 50_000,
                                        args.sample or 50_000)
@@ -298,7 +301,8 @@ def worker(args) -> None:
     Path(args.out).with_suffix(".json").write_text(json.dumps(out))
 
 
-def run_worker(name: str, data: Path, tmp: Path, rounds: int, threads: int, sample: int | None = None) -> dict:
+def run_worker(name: str, data: Path, tmp: Path, rounds: int, threads: int,
+               sample: int | None = None) -> dict:
     out = tmp / name
     cmd = [sys.executable, "-m", "bench.bench_curation", "--worker", name, "--data", str(data), "--out",
            str(out), "--rounds", str(rounds), "--threads", str(threads)]
@@ -315,7 +319,8 @@ def run_worker(name: str, data: Path, tmp: Path, rounds: int, threads: int, samp
 
 
 def neighbour_recall(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean([len(set(u) & set(v)) / len(u) for u, v in zip(a.tolist(), b.tolist(), strict=True)]))
+    return float(np.mean([len(set(u) & set(v)) / len(u)
+                          for u, v in zip(a.tolist(), b.tolist(), strict=True)]))
 
 
 def compare(ours: dict, ref: dict) -> dict:
@@ -386,8 +391,10 @@ def main() -> None:
     lines = [
         "# Curation benchmark",
         "",
-        f"Command: `.venv/bin/python -m bench.bench_curation --n {args.n} --dim {args.dim} --rounds {args.rounds}` "
-        f"(Python {platform.python_version()}, numpy {np.__version__}, torch {__import__('torch').__version__}, "
+        f"Command: `.venv/bin/python -m bench.bench_curation --n {args.n} --dim {args.dim} "
+        f"--rounds {args.rounds}` "
+        f"(Python {platform.python_version()}, numpy {np.__version__}, "
+        f"torch {__import__('torch').__version__}, "
         f"{args.threads} threads on a 2-core machine shared with other jobs; 1-minute load average "
         f"{load:.1f} at the end of the run). Synthetic data: {args.n:,} x {args.dim} unit embeddings around "
         f"2,500 topics, {K} score classes, judge noise from a banded T (70% kept). Every method in its own "
@@ -400,16 +407,20 @@ def main() -> None:
         f"| ours `curate` (best of {len(runs)} runs: " + ", ".join(f"{r['seconds']:.1f}" for r in runs)
         + f" s) | {ours_s:.1f} | {ours_cpu:.1f} | {full['rss_peak_mib'] / 1024:.2f} | "
         + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in full["timings"].items() if k != "total_s")
-        + f"; kNN {full['stats']['knn_precision']}, {full['stats']['knn_recomputed_rows']} rows re-done in fp32, "
+        + f"; kNN {full['stats']['knn_precision']}, "
+        f"{full['stats']['knn_recomputed_rows']} rows re-done in fp32, "
         f"{full['stats']['brute_force_rows']} in-sample brute-force rows |",
         f"| reference, dense per round (extrapolated from {args.rounds} + {args.rounds} rounds) | "
-        f"{ref_full_s:.0f} | {ref_full_cpu:.0f} | {ref_full_mem_gib:.1f} (computed: 2 x m^2 x 4 B at m = {m:,}) | "
+        f"{ref_full_s:.0f} | {ref_full_cpu:.0f} | {ref_full_mem_gib:.1f} "
+        f"(computed: 2 x m^2 x 4 B at m = {m:,}) | "
         f"HOC round {ref_r['hoc_round_s']:.1f}s x 50, detection epoch {ref_r['detect_epoch_s']:.1f}s x 51, "
-        f"solve {ref_r['solve_s']:.1f}s, rareness {10 * ref_r['rareness_10pct_s']:.0f}s; measured in 4,096-row "
+        f"solve {ref_r['solve_s']:.1f}s, rareness {10 * ref_r['rareness_10pct_s']:.0f}s; "
+        "measured in 4,096-row "
         f"slabs: peak RSS {ref_r['rss_rounds_mib'] / 1024:.2f} GiB in the rounds, "
         f"{ref_r['rss_peak_mib'] / 1024:.2f} GiB overall |",
         "",
-        f"Speed-up: **{ref_full_s / ours_s:.0f}x** in wall time, **{ref_full_cpu / ours_cpu:.0f}x** in CPU time. "
+        f"Speed-up: **{ref_full_s / ours_s:.0f}x** in wall time, "
+        f"**{ref_full_cpu / ours_cpu:.0f}x** in CPU time. "
         f"On an idle 2-core machine our wall time would lie between CPU seconds / 2 and CPU seconds "
         f"({ours_cpu / 2:.0f}-{ours_cpu:.0f} s). "
         f"Goals: under 120 s ({'met' if ours_s < 120 else 'missed'}), "
@@ -418,7 +429,8 @@ def main() -> None:
         "",
         "## Same data and seeds: ours vs the reference",
         "",
-        "| comparison | consensus max diff | T max diff | prior max diff | curated-score agreement (all rows) | "
+        "| comparison | consensus max diff | T max diff | prior max diff | "
+        "curated-score agreement (all rows) | "
         "agreement on rows either flagged | flagged Jaccard | neighbour recall HOC 2-NN / detection 9-NN |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
         f"| {args.rounds} rounds x {m:,} (reference in slabs) | {cmp_r['consensus_diff']:.1e} | "
@@ -432,21 +444,26 @@ def main() -> None:
         "",
         f"Literal dense reference at m = {args.literal_sample:,}: HOC round {lit_ref['hoc_round_s']:.2f}s, "
         f"detection epoch {lit_ref['detect_epoch_s']:.2f}s, peak RSS during the rounds "
-        f"{lit_ref['rss_rounds_mib'] / 1024:.2f} GiB (data and runtime ~{lit_ref['rss_loaded_mib'] / 1024:.2f} GiB; "
+        f"{lit_ref['rss_rounds_mib'] / 1024:.2f} GiB "
+        f"(data and runtime ~{lit_ref['rss_loaded_mib'] / 1024:.2f} GiB; "
         f"its two m x m matrices: {2 * args.literal_sample ** 2 * 4 / 2 ** 30:.2f} GiB; at m = {m:,}: "
         f"{ref_full_mem_gib:.1f} GiB). Ours at the same sample size: {lit_ours['seconds']:.1f}s in total "
-        f"({lit_ours['cpu_s']:.0f} CPU s), peak RSS {lit_ours['rss_peak_mib'] / 1024:.2f} GiB, nearly all of it the "
-        f"one neighbour graph, {lit_ours['stats']['graph_neighbors']} wide because a {args.literal_sample:,}-row "
+        f"({lit_ours['cpu_s']:.0f} CPU s), peak RSS {lit_ours['rss_peak_mib'] / 1024:.2f} GiB, "
+        "nearly all of it the "
+        f"one neighbour graph, {lit_ours['stats']['graph_neighbors']} wide because a "
+        f"{args.literal_sample:,}-row "
         f"sample holds only {args.literal_sample / args.n:.0%} of each list; it pays off over the published "
         "101 rounds, not over 3 + 3.",
         "",
-        "T differs by the solver only (ours: float64, lowest-loss iterate plus a decaying-rate tail; reference: "
+        "T differs by the solver only (ours: float64, lowest-loss iterate plus a decaying-rate tail; "
+        "reference: "
         "fp32, last iterate at lr 0.1): the consensus the two solve is the same up to fp32 near-ties. The "
         "deliberate departures from the reference code are listed in `llmfeedback_assets/curation/core.py`.",
         "",
         "## Quality of the full run",
         "",
-        f"- kNN: exact by construction (bf16 shortlist, fp32 re-score, certified or recomputed); recall@10 of "
+        f"- kNN: exact by construction (bf16 shortlist, fp32 re-score, certified or recomputed); "
+        "recall@10 of "
         f"the graph against fp32 brute force on 2,000 random rows: {full['graph_recall_at_10']:.5f}.",
         f"- T max abs error vs the generating T: {np.abs(fa['T'] - T_true).max():.3f}; clean prior max abs "
         f"error {np.abs(fa['p'] - np.bincount(clean, minlength=K) / len(clean)).max():.3f}.",

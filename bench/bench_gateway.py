@@ -35,9 +35,9 @@ from pathlib import Path
 import openai
 
 from llmfeedback_assets.llm import ChatRequest, Gateway
-from llmfeedback_assets.testing import FakeLLM
-from llmfeedback_assets.testing.configs import KEY_ENV, config_with, fake_model
 from llmfeedback_assets.warehouse import Warehouse
+from llmfeedback_assets_tests.support.configs import KEY_ENV, config_with, fake_model
+from llmfeedback_assets_tests.support.fake_llm import FakeLLM
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gateway.md"
 JUDGE_SYSTEM = "You are a careful, impartial judge of answers to user questions."
@@ -46,12 +46,14 @@ JUDGE_SYSTEM = "You are a careful, impartial judge of answers to user questions.
 def judge_prompts(n: int, model: str) -> list[ChatRequest]:
     """n distinct pairwise-judgment prompts of realistic length (~1,500 characters)."""
     rng = random.Random(0)
-    words = "the model answer explains a clear method with examples and careful reasoning about edge cases".split()
+    words = ("the model answer explains a clear method with examples and careful reasoning about edge "
+             "cases").split()
     out = []
     for i in range(n):
         a = " ".join(rng.choice(words) for _ in range(90))
         b = " ".join(rng.choice(words) for _ in range(90))
-        user = (f"[Question {i}]\nHow should one approach problem number {i}?\n\n[Answer A]\n{a}\n\n[Answer B]\n{b}"
+        user = (f"[Question {i}]\nHow should one approach problem number {i}?\n\n[Answer A]\n{a}"
+                f"\n\n[Answer B]\n{b}"
                 "\n\nCompare the two answers and finish with [[A]], [[B]] or [[C]] for a tie.")
         out.append(ChatRequest(model=model, messages=(("system", JUDGE_SYSTEM), ("user", user))))
     return out
@@ -168,7 +170,8 @@ def main(argv: list[str] | None = None) -> str:
         spec = {"requests_per_minute": args.rpm, "max_concurrency": args.concurrency, "max_tokens": 64}
         g = measure(server, gateway_run, server, "judge-bench", reqs, db, **spec)
         rows.append(("gateway", g))
-        print(f"gateway: {g['wall']:.1f}s, {g['ok']} ok, {g['429']} 429s, {g['received']} received", flush=True)
+        print(f"gateway: {g['wall']:.1f}s, {g['ok']} ok, {g['429']} 429s, {g['received']} received",
+              flush=True)
         rerun = measure(server, gateway_run, server, "judge-bench", reqs, db, **spec)
         if not args.skip_baselines:
             for name, fn in (("asyncio + semaphore + backoff", semaphore_client),
@@ -186,19 +189,19 @@ def main(argv: list[str] | None = None) -> str:
         reqs = judge_prompts(args.overhead_n, "judge-fast")
         conc = args.overhead_concurrency
         spec = {"requests_per_minute": 1e9, "max_concurrency": conc, "max_tokens": 64}
-        measure(server, gateway_run, server, "judge-warm", judge_prompts(200, "judge-warm"), tmp / "warm.duckdb",
-                **spec)  # imports and first connections
+        measure(server, gateway_run, server, "judge-warm", judge_prompts(200, "judge-warm"),
+                tmp / "warm.duckdb", **spec)  # imports and first connections
         over = measure(server, gateway_run, server, "judge-fast", reqs, tmp / "fast.duckdb", **spec)
-        bare = measure(server, lambda *a: asyncio.run(_bare_sdk(*a)), server.openai_base_url, "judge-bare", reqs,
-                       conc)
-        bare_aio = measure(server, lambda *a: asyncio.run(_bare_sdk(*a, aiohttp=True)), server.openai_base_url,
-                           "judge-bare-aio", reqs, conc)
+        bare = measure(server, lambda *a: asyncio.run(_bare_sdk(*a)), server.openai_base_url, "judge-bare",
+                       reqs, conc)
+        bare_aio = measure(server, lambda *a: asyncio.run(_bare_sdk(*a, aiohttp=True)),
+                           server.openai_base_url, "judge-bare-aio", reqs, conc)
     finally:
         server.stop()
 
-    table = render(args, rows, rerun, over, {"bare AsyncOpenAI + semaphore, default transport (SDK only)": bare,
-                                             "bare AsyncOpenAI + semaphore, aiohttp transport (SDK only)": bare_aio},
-                   limit_per_s)
+    bares = {"bare AsyncOpenAI + semaphore, default transport (SDK only)": bare,
+             "bare AsyncOpenAI + semaphore, aiohttp transport (SDK only)": bare_aio}
+    table = render(args, rows, rerun, over, bares, limit_per_s)
     print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(table + "\n")
@@ -211,12 +214,14 @@ def render(args, rows, rerun, over, bare: dict, limit_per_s) -> str:
     lines = [
         "# Gateway benchmark",
         "",
-        f"Command: `.venv/bin/python -m bench.bench_gateway --n {args.n} --rpm {args.rpm:g} --latency {args.latency:g}"
+        f"Command: `.venv/bin/python -m bench.bench_gateway --n {args.n} --rpm {args.rpm:g} "
+        f"--latency {args.latency:g}"
         f" --concurrency {args.concurrency} --overhead-n {args.overhead_n}`  ",
         f"Machine: {platform.machine()}, {cpu} cores, Python {platform.python_version()}, "
         f"load average {load:.1f} at the end; fake server in its own process.",
         "",
-        f"## {args.n} judgments, server limit {args.rpm:g} requests/min, {args.latency * 1000:.0f} ms latency, "
+        f"## {args.n} judgments, server limit {args.rpm:g} requests/min, "
+        f"{args.latency * 1000:.0f} ms latency, "
         f"concurrency {args.concurrency}",
         "",
         "| client | wall (s) | answered | share of limit | 429s received | requests sent |",
@@ -236,7 +241,8 @@ def render(args, rows, rerun, over, bare: dict, limit_per_s) -> str:
         "| client | requests/s | client CPU per request (ms) | requests/s one free core allows |",
         "|---|---:|---:|---:|",
     ]
-    for name, r in [("gateway (limiter, retries, journal spool + DuckDB, aiohttp transport)", over), *bare.items()]:
+    gateway_name = "gateway (limiter, retries, journal spool + DuckDB, aiohttp transport)"
+    for name, r in [(gateway_name, over), *bare.items()]:
         cpu_ms = r["cpu"] / r["ok"] * 1000
         lines.append(f"| {name} | {r['ok'] / r['wall']:.0f} | {cpu_ms:.2f} | {1000 / cpu_ms:.0f} |")
     lines += [

@@ -205,19 +205,23 @@ def llmfao_section() -> list[str]:
         "## LLMFAO (real data, ../shared/datasets/llmfao)",
         "",
         f"- Crowd Bradley–Terry (crowd-comparisons.csv, {len(crowd):,} votes, {len(human_bt)} models): "
-        f"{human_bt.index[0]} first at {human_bt.iloc[0]:.6f} (published 0.041215; evalica 0.4.2 0.041218), then "
+        f"{human_bt.index[0]} first at {human_bt.iloc[0]:.6f} "
+        "(published 0.041215; evalica 0.4.2 0.041218), then "
         + ", ".join(f"{m} {v:.6f}" for m, v in human_bt.iloc[1:3].items())
         + ".",
-        f"- Spearman between the crowd and GPT-4 leaderboards (crowd-comparisons.csv vs gpt4-crowd-comparisons.csv, "
+        f"- Spearman between the crowd and GPT-4 leaderboards "
+        "(crowd-comparisons.csv vs gpt4-crowd-comparisons.csv, "
         f"Bradley–Terry on each, {len(human_bt.index.intersection(gpt4_bt.index))} common models): "
         f"{spearman(human_bt, gpt4_bt):.4f} (published 0.731).",
         "",
-        "Agreement on the 2,139 crowd pairs (gpt4-/gpt3-crowd-comparisons.csv vs crowd-comparisons.csv), MT-bench "
+        "Agreement on the 2,139 crowd pairs (gpt4-/gpt3-crowd-comparisons.csv vs crowd-comparisons.csv), "
+        "MT-bench "
         "definition: every judge vote matched with every crowd vote on the same (prompt, pair); "
         "“crowd majority” first reduces the crowd to its most frequent verdict per pair (a tie when the top "
         "verdicts tie).",
         "",
-        "| judge 1 | judge 2 | matched votes | agreement with ties | matched without ties | agreement without ties "
+        "| judge 1 | judge 2 | matched votes | agreement with ties | matched without ties "
+        "| agreement without ties "
         "| Cohen's κ | Spearman of leaderboards |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -228,8 +232,10 @@ def llmfao_section() -> list[str]:
                 continue
             name = {"human": "crowd majority" if majority else "crowd (all votes)"}
             lines.append(
-                f"| {name.get(row.judge_1, row.judge_1)} | {name.get(row.judge_2, row.judge_2)} | {row.n_with_ties:,} "
-                f"| {row.agreement_with_ties:.3f} | {row.n_without_ties:,} | {row.agreement_without_ties:.3f} "
+                f"| {name.get(row.judge_1, row.judge_1)} | {name.get(row.judge_2, row.judge_2)} "
+                f"| {row.n_with_ties:,} "
+                f"| {row.agreement_with_ties:.3f} | {row.n_without_ties:,} "
+                f"| {row.agreement_without_ties:.3f} "
                 f"| {row.cohen_kappa:.3f} | {'–' if np.isnan(row.spearman) else f'{row.spearman:.3f}'} |"
             )
     return lines
@@ -300,7 +306,8 @@ def main(argv: list[str] | None = None) -> str:
         )
         r = fit_rows[-1]
         print(
-            f"{n_rows:>10,} rows: ours {t_ours:.3f}s (model_a/b labels {t_direct:.3f}s) | evalica {t_ev:.3f}s | "
+            f"{n_rows:>10,} rows: ours {t_ours:.3f}s (model_a/b labels {t_direct:.3f}s) | "
+            f"evalica {t_ev:.3f}s | "
             f"choix {t_choix:.3f}s | LR sparse {t_lr:.3f}s | LR dense {t_lrd:.3f}s | "
             f"max|ours-evalica| {r['diff_ours']:.1e}",
             flush=True,
@@ -328,11 +335,14 @@ def main(argv: list[str] | None = None) -> str:
     lines = [
         "# Ranking benchmark",
         "",
-        f"Command: `.venv/bin/python -m bench.bench_ranking --sizes {args.sizes}{' --full' if args.full else ''}` "
+        f"Command: `.venv/bin/python -m bench.bench_ranking --sizes {args.sizes}"
+        f"{' --full' if args.full else ''}` "
         f"(Python {platform.python_version()}, {os.cpu_count()} cores shared with other jobs — 1-minute load "
-        f"average {load:.1f} at the end of the run —, numpy {np.__version__}, evalica {evalica.__version__}). "
+        f"average {load:.1f} at the end of the run —, numpy {np.__version__}, "
+        f"evalica {evalica.__version__}). "
         f"Synthetic: {N_MODELS} models, log-normal strengths, {int(TIE_SHARE * 100)}% ties, string names. "
-        "Wall-clock seconds, best of 3 (1 for the logistic regressions and 10^7 rows), each method from the same "
+        "Wall-clock seconds, best of 3 (1 for the logistic regressions and 10^7 rows), "
+        "each method from the same "
         "DataFrame; label conversion to each API's vocabulary is done beforehand and listed separately.",
         "",
         "## Fit time (seconds)",
@@ -348,7 +358,8 @@ def main(argv: list[str] | None = None) -> str:
 
     for r in fit_rows:
         lines.append(
-            f"| {r['rows']:,} | {num(r['ours'])} | {num(r['ours_direct'])} | {num(r['evalica'])} | {num(r['choix'])} "
+            f"| {r['rows']:,} | {num(r['ours'])} | {num(r['ours_direct'])} | {num(r['evalica'])} "
+            f"| {num(r['choix'])} "
             f"| {num(r['lr'])} | {num(r['lr_dense'])} | {num(r['lr'] / r['ours'], '.0f', '×')} "
             f"| {num(r['lr_dense'] / r['ours'], '.0f', '×')} | {num(r['diff_ours'], '.1e')} / "
             f"{num(r['diff_choix'], '.1e')} / {num(r['diff_lr'], '.1e')} / {num(r['diff_lrd'], '.1e')} "
@@ -378,7 +389,8 @@ def main(argv: list[str] | None = None) -> str:
     ]
     lines += [
         "",
-        f"## Bootstrap ({args.rounds} rounds, 10^6 rows aggregated to {N_MODELS * (N_MODELS - 1) // 2:,} pairs)",
+        f"## Bootstrap ({args.rounds} rounds, 10^6 rows aggregated to "
+        f"{N_MODELS * (N_MODELS - 1) // 2:,} pairs)",
         "",
         "| method | threads (`n_jobs`) | wall seconds | CPU seconds | mean 95% interval width |",
         "|---|---:|---:|---:|---:|",
@@ -397,22 +409,30 @@ def main(argv: list[str] | None = None) -> str:
     lines += ["", "## Goals (issue 4)", ""]
     if at_1m is not None:
         lines += [
-            f"- 10^6 rows, fit at least as fast as evalica: {at_1m['ours']:.3f}s vs {at_1m['evalica']:.3f}s wall, "
+            f"- 10^6 rows, fit at least as fast as evalica: {at_1m['ours']:.3f}s vs "
+            f"{at_1m['evalica']:.3f}s wall, "
             f"{at_1m['cpu_ours']:.3f}s vs {at_1m['cpu_evalica']:.3f}s CPU "
             f"({'met' if at_1m['ours'] <= at_1m['evalica'] else 'NOT met'}).",
-            f"- 10^6 rows, at least 10× faster than the logistic regression: {at_1m['lr_dense'] / at_1m['ours']:.0f}× "
-            f"the original dense-design Arena LR and {at_1m['lr'] / at_1m['ours']:.0f}× its sparse-design variant "
-            f"in wall time; {at_1m['cpu_lrd'] / at_1m['cpu_ours']:.0f}× and {at_1m['cpu_lr'] / at_1m['cpu_ours']:.0f}× "
+            f"- 10^6 rows, at least 10× faster than the logistic regression: "
+            f"{at_1m['lr_dense'] / at_1m['ours']:.0f}× "
+            f"the original dense-design Arena LR and {at_1m['lr'] / at_1m['ours']:.0f}× "
+            "its sparse-design variant "
+            f"in wall time; {at_1m['cpu_lrd'] / at_1m['cpu_ours']:.0f}× and "
+            f"{at_1m['cpu_lr'] / at_1m['cpu_ours']:.0f}× "
             "in CPU time.",
         ]
     worst = max(r["diff_ours"] for r in fit_rows)
     growth = mem_rows[-1][2] - mem_rows[1][2]
     lines += [
-        f"- {args.rounds} bootstrap rounds under 3 s: {multinomial[2]:.2f}s wall ({multinomial[3]:.2f}s CPU) on the "
+        f"- {args.rounds} bootstrap rounds under 3 s: {multinomial[2]:.2f}s wall "
+        f"({multinomial[3]:.2f}s CPU) on the "
         f"shared machine ({'met' if multinomial[2] < 3 else 'NOT met on wall clock'}).",
-        f"- Scores within 1e-6 of evalica: worst max abs difference {worst:.1e} ({'met' if worst < 1e-6 else 'NOT met'}).",
-        f"- Memory not growing with rounds: working memory {mem_rows[1][2]:.1f} MiB at {mem_rows[1][0]:,} rounds and "
-        f"{mem_rows[-1][2]:.1f} MiB at {mem_rows[-1][0]:,} (difference {growth:+.1f} MiB); only the kept scores "
+        f"- Scores within 1e-6 of evalica: worst max abs difference {worst:.1e} "
+        f"({'met' if worst < 1e-6 else 'NOT met'}).",
+        f"- Memory not growing with rounds: working memory {mem_rows[1][2]:.1f} MiB at "
+        f"{mem_rows[1][0]:,} rounds and "
+        f"{mem_rows[-1][2]:.1f} MiB at {mem_rows[-1][0]:,} (difference {growth:+.1f} MiB); "
+        "only the kept scores "
         "(8 bytes per model per round) grow.",
     ]
     lines += llmfao_section()

@@ -6,7 +6,8 @@ with trl's RewardTrainer, on the same backbone (packaged MiniLM), data, batch si
 Every configuration runs in a fresh subprocess with 2 torch threads, so each peak RSS (ru_maxrss) belongs to
 that configuration alone. Data: the sparse-feedback reward-model pairs (80 pairs; every (prompt, response)
 is at least 148 tokens, so at max_length 128 every sequence is truncated to exactly 128 and the batches have
-the same shape whatever order each trainer shuffles them in), or synthetic pairs when that folder is absent. Equal settings: fp32, dropout off, no gradient checkpointing, AdamW with linear decay, lr 3e-5,
+the same shape whatever order each trainer shuffles them in), or synthetic pairs when that folder is absent.
+Equal settings: fp32, dropout off, no gradient checkpointing, AdamW with linear decay, lr 3e-5,
 identical token ids (pre-tokenised once as (prompt, response) pairs, truncated longest-first).
 Requires `trl` (bench extra). Writes bench/results/reward.md.
 """
@@ -35,7 +36,8 @@ def _rss_mb() -> float:
 
 def load_pairs():
     """(pairs DataFrame with prompt/chosen/rejected, description)."""
-    from llmfeedback_assets.reward import preference_pairs, read_rankings_json, synthetic_feedback
+    from llmfeedback_assets.reward import preference_pairs, read_rankings_json
+    from llmfeedback_assets_tests.support.synthetic_feedback import synthetic_feedback
 
     path = SPARSE / "alpaca_generation" / "feedback_rankings_for_rm_sample.json"
     if path.exists():
@@ -102,7 +104,8 @@ def worker_trl(variant: str, args) -> dict:
             self.seconds = time.perf_counter() - self.start
             self.cpu_seconds = time.process_time() - self.cpu_start
 
-    settings = dict(output_dir=tempfile.mkdtemp(prefix="trl_bench_"), per_device_train_batch_size=args.batch_size,
+    settings = dict(output_dir=tempfile.mkdtemp(prefix="trl_bench_"),
+                    per_device_train_batch_size=args.batch_size,
                     max_steps=args.steps, learning_rate=3e-5, lr_scheduler_type="linear", warmup_steps=0,
                     weight_decay=0.0, logging_steps=10_000, save_strategy="no", eval_strategy="no",
                     report_to=[], use_cpu=True, max_length=args.max_length, dataloader_num_workers=0,
@@ -217,16 +220,19 @@ def main() -> None:
         secs = f"{best['seconds']:.1f}"
         if "frozen" in n:
             secs += f" (embed {best['embed_seconds']:.1f} + head {best['train_seconds']:.2f})"
-        lines.append(f"| {label} | {mode} | {best['pairs_per_s']:.2f} | {per_cpu:.3f} | {fastest:.2f} | {secs} | "
+        lines.append(f"| {label} | {mode} | {best['pairs_per_s']:.2f} | {per_cpu:.3f} | {fastest:.2f} | "
+                     f"{secs} | "
                      f"{max(x['peak_rss_mb'] for x in runs[n]):.0f} | {best['final_loss']:.4f} |")
     lines.append("")
     for ours, theirs in (("ours-full", "trl"), ("ours-full-bf16", "trl-bf16")):
         if ours in summary and theirs in summary:
             (aw, ac), (bw, bc) = summary[ours], summary[theirs]
-            lines.append(f"- {CONFIGS[ours][1]} at equal settings: {ac / bc:.2f}x trl's pairs per CPU-second, "
+            lines.append(f"- {CONFIGS[ours][1]} at equal settings: {ac / bc:.2f}x trl's pairs per "
+                         "CPU-second, "
                          f"{aw / bw:.2f}x its wall-clock pairs/s (best of {args.repeats} runs each).")
     lines += ["- Both trainers run the same Hugging Face forward and backward pass, so at equal settings the "
-              "difference is only loop overhead: parity is the expected outcome. The wall-clock ratios move by "
+              "difference is only loop overhead: parity is the expected outcome. The wall-clock ratios move "
+              "by "
               "tens of percent from run to run on a shared machine; the CPU-time ratio is the stable one.",
               "- Frozen mode embeds every distinct (prompt, response) text once and then trains only the "
               "head, so its cost is the embedding pass; its throughput grows with the number of epochs.",

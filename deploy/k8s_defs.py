@@ -23,7 +23,8 @@ defs = dg.Definitions.merge(_project.defs, dg.Definitions(executor=k8s_job_execu
 def gpu_request(tags: dict) -> int:
     """GPUs a step's pod would request, read the way the k8s executor reads op tags (0 if none).
     Takes an op's tags (values JSON strings, as Dagster stores them) or a tag dict as written in code."""
-    config = get_user_defined_k8s_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()})
+    config = get_user_defined_k8s_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()})
     resources = (config.container_config or {}).get("resources", {})
     limits = resources.get("limits") or {}
     requests = resources.get("requests") or {}

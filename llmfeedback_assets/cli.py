@@ -83,7 +83,8 @@ def cmd_run(args) -> int:
     for keys, partitions in waves(defs, instance):
         selection = dg.AssetSelection.assets(*keys)
         for partition in partitions:
-            if partition is not None and partition not in config.judge_partitions and _is_judge_partitioned(defs, keys):
+            if (partition is not None and partition not in config.judge_partitions
+                    and _is_judge_partitioned(defs, keys)):
                 continue  # a removed judge's partition is kept, but not rerun
             label = ", ".join(k.to_user_string() for k in keys) + (f" [{partition}]" if partition else "")
             print(f"materializing {label}", flush=True)
@@ -104,7 +105,7 @@ def _is_judge_partitioned(defs, keys) -> bool:
 
 
 def cmd_leaderboard(args) -> int:
-    from .judging.analysis import POOLED
+    from .analysis.pipeline import POOLED
     from .warehouse import Warehouse
 
     config = load_config(os.environ.get("LLMFEEDBACK_CONFIG") if args.config is None else args.config)
@@ -152,11 +153,13 @@ def cmd_synth_cost(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmfeedback", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="config YAML (default $LLMFEEDBACK_CONFIG or data/config/llmfeedback.yaml)")
+    parser.add_argument("--config",
+                        help="config YAML (default $LLMFEEDBACK_CONFIG or data/config/llmfeedback.yaml)")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("run", help="materialize the whole graph and print the leaderboard").set_defaults(fn=cmd_run)
-    sub.add_parser("sync-partitions", help="register configured judges as judge_model partitions").set_defaults(
-        fn=cmd_sync)
+    sub.add_parser("run", help="materialize the whole graph and print the leaderboard").set_defaults(
+        fn=cmd_run)
+    sub.add_parser("sync-partitions",
+                   help="register configured judges as judge_model partitions").set_defaults(fn=cmd_sync)
     lb = sub.add_parser("leaderboard", help="print a stored leaderboard")
     lb.add_argument("--judge", help="one judge's leaderboard (default: pooled)")
     lb.set_defaults(fn=cmd_leaderboard)

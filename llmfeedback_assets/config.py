@@ -7,6 +7,7 @@ never stored here: a real model names the environment variable (`api_key_env`) t
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,19 @@ JudgingMode = Literal["single", "pairwise", "quality", "rating", "ranking"]
 
 class ConfigError(ValueError):
     """A config problem, phrased for the person who wrote the file."""
+
+
+@dataclass(frozen=True)
+class JudgeRoles:
+    """What one judge does: the judging modes it applies to responses (empty for a conversation-only
+    judge) and whether it judges synthetic conversation turns."""
+
+    judge: str
+    modes: frozenset[str]
+    conversations: bool
+
+    def does(self, mode: str) -> bool:
+        return mode in self.modes
 
 
 class _Strict(BaseModel):
@@ -254,15 +268,34 @@ class Config(_Strict):
         raise ConfigError(f"unknown model {name!r}; configured: {[m.name for m in self.models]}")
 
     @property
+    def conversation_judges(self) -> list[str]:
+        """Judges of synthetic conversation turns: synth.judge.models, or the spine's judges when none are
+        listed."""
+        return list(self.synth.judge.models or self.judges)
+
+    @property
     def judge_partitions(self) -> list[str]:
         """Every model that judges anything: the judge_model partitions (spine and conversation judges)."""
-        return list(dict.fromkeys([*self.judges, *self.synth.judge.models]))
+        return list(dict.fromkeys([*self.judges, *self.conversation_judges]))
 
-    def require_judge_partition(self, key: str) -> None:
-        """A judge_model partition key must name a configured judge (spine or conversation)."""
-        if key not in self.judge_partitions:
-            raise ConfigError(f"judge_model partition {key!r} is not a configured judge "
+    def judge_roles(self, judge: str) -> JudgeRoles:
+        """What the judge_model partition `judge` does: the one place every per-judge asset asks. An unknown
+        partition key (a judge removed from the config) is a ConfigError naming the config file."""
+        if judge not in self.judge_partitions:
+            raise ConfigError(f"judge_model partition {judge!r} is not a configured judge "
                               f"({self.judge_partitions}) in {self.source}")
+        modes = frozenset(self.judging.modes) if judge in self.judges else frozenset()
+        return JudgeRoles(judge, modes, judge in self.conversation_judges)
+
+    def asks(self, *modes: str) -> bool:
+        """Whether judging.modes asks for any of these modes (the optional parts of the graph run only
+        then)."""
+        return any(m in self.judging.modes for m in modes)
+
+    @property
+    def reward_enabled(self) -> bool:
+        """The reward loop runs when rating or ranking feedback is asked for."""
+        return self.asks("rating", "ranking")
 
     def resolve(self, path: str | Path) -> Path:
         p = Path(path)

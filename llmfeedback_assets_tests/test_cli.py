@@ -11,8 +11,7 @@ import pytest
 
 from llmfeedback_assets.config import load_config
 from llmfeedback_assets.warehouse import Warehouse
-
-from .conftest import write_config
+from llmfeedback_assets_tests.support.project import write_config
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -47,7 +46,7 @@ def test_llmfeedback_run_materializes_everything_and_prints_the_leaderboard(tmp_
 def test_dagster_cli_materializes_one_judge_partition(tmp_path):
     config = write_config(tmp_path, n_prompts=3)
     env = _env(tmp_path, config)
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     sync = _run([str(BIN / "llmfeedback"), "sync-partitions"], env, repo)
     assert "judge-clean" in sync.stdout
     dagster = [str(BIN / "dagster"), "asset", "materialize", "-m", "llmfeedback_assets.definitions"]

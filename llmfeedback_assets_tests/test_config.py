@@ -4,8 +4,7 @@ import pytest
 import yaml
 
 from llmfeedback_assets.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-
-from .conftest import write_config
+from llmfeedback_assets_tests.support.project import write_config
 
 
 def _edit(path, fn):

@@ -9,10 +9,9 @@ import dagster as dg
 from llmfeedback_assets.config import load_config
 from llmfeedback_assets.definitions import defs
 from llmfeedback_assets.defs.resources import LLMFeedbackResource
-from llmfeedback_assets.testing.fake_llm import FakeLLM
 from llmfeedback_assets.warehouse import Warehouse
-
-from .conftest import SIM_MODELS, write_config
+from llmfeedback_assets_tests.support.fake_llm import FakeLLM
+from llmfeedback_assets_tests.support.project import SIM_MODELS, write_config
 
 SECRET = "sk-llmf-test-5f0c1d9e8b7a-DO-NOT-LEAK"
 
@@ -36,15 +35,15 @@ def test_keys_are_used_but_never_stored(tmp_path, monkeypatch, caplog):
                    "api_key_env": "LLMF_TEST_ANTHROPIC_KEY", "max_retries": 0}]
         project = tmp_path / "project"
         project.mkdir()
-        path = write_config(project, n_prompts=2, models=models, responders=["alpha", "remote-gpt", "remote-claude"],
-                            judges=["judge-clean"])
+        path = write_config(project, n_prompts=2, models=models,
+                            responders=["alpha", "remote-gpt", "remote-claude"], judges=["judge-clean"])
         home = tmp_path / "dagster_home"
         home.mkdir()
         with dg.instance_for_test(temp_dir=str(home)) as instance:
             instance.add_dynamic_partitions("judge_model", ["judge-clean"])
             resources = {"llmfeedback": LLMFeedbackResource(config_path=str(path))}
-            for sel, part in ((["prompts", "sim_ground_truth", "responses"], None), (["judgments"], "judge-clean"),
-                              (["leaderboard"], None)):
+            for sel, part in ((["prompts", "sim_ground_truth", "responses"], None),
+                              (["judgments"], "judge-clean"), (["leaderboard"], None)):
                 dg.materialize(list(defs.assets), selection=sel, partition_key=part, instance=instance,
                                resources=resources)
             records = instance.get_run_records()

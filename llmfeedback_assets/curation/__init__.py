@@ -6,6 +6,7 @@
 No Dagster import here: the assets in defs/ load inputs, call these functions and write the outputs.
 """
 
+from . import sim_handlers
 from .core import CurationInputError, CurationResult, curate, options_from_config
 from .select import (
     apply_curation,
@@ -15,6 +16,8 @@ from .select import (
     select_random,
     select_raw_score,
 )
+
+sim_handlers.register()
 
 __all__ = [
     "CurationInputError",

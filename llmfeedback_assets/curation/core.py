@@ -288,7 +288,8 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
     need = _min_rows(k, rare_k)
     if n_points < need:
         raise CurationInputError(
-            f"curation needs at least {need} distinct rows with embeddings and scores (k={k} neighbours incl. "
+            f"curation needs at least {need} distinct rows with embeddings and scores "
+            f"(k={k} neighbours incl. "
             f"itself inside a 90% sample, rare_k={rare_k}); got {n_points} of {n} rows")
     y = work_labels[points]
     present = np.flatnonzero(np.bincount(y, minlength=num_classes))
@@ -411,7 +412,8 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
     log(f"curation done in {timings['total_s']:.1f}s: {stats['flagged']} flagged, {stats['curated']} changed")
     return CurationResult(
         num_classes=num_classes, transition_matrix=T, clean_prior=p_clean, noisy_prior=p_noisy,
-        scores=np.where(score_missing, -1, labels), suggested_scores=suggested_scores, confidence=confidence, curated_scores=curated,
+        scores=np.where(score_missing, -1, labels), suggested_scores=suggested_scores, confidence=confidence,
+        curated_scores=curated,
         noise_level=noise, flagged=flagged, rare_scores=rare_scores, used=used, representative=representative,
         confidence_threshold=float(confidence_threshold), hoc_loss=sol.loss, consensus=(c1, c2, c3),
         stats=stats, timings=timings, notes=notes)

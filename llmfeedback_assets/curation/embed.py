@@ -7,13 +7,14 @@ works offline. Texts are keyed by `text_hash`, and `embed_new` embeds only texts
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from ..ids import content_hash
 
 HASH_CHARS = 16  # 64 bits: collisions are negligible below ~10^8 texts
 
@@ -22,7 +23,7 @@ def text_hash(text: str, length: int = HASH_CHARS) -> str:
     """Hex prefix of sha256(text as UTF-8): the embedding cache key."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+    return content_hash(text, length)
 
 
 def default_model_path() -> Path:

@@ -42,7 +42,8 @@ def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def hoc_loss_and_grad(t_logits: np.ndarray, p_logits: np.ndarray, c_est) -> tuple[float, np.ndarray, np.ndarray]:
+def hoc_loss_and_grad(t_logits: np.ndarray, p_logits: np.ndarray,
+                      c_est) -> tuple[float, np.ndarray, np.ndarray]:
     """Loss sum_j ||c_est_j - c_j(T, p)|| and its gradient w.r.t. the softmax logits of T (rows) and p.
 
     Written out by hand: the problem is tiny (K <= ~10), and autograd's per-op overhead made 1501 steps

@@ -29,4 +29,6 @@ def _quality(ctx: sim.SimContext, messages) -> str:
             f'"Overall rating": {overall}}}')
 
 
-sim.register("curation.quality", _is_quality, _quality)
+def register() -> None:
+    """Teach the simulator the quality-judging template (called by `curation/__init__.py`; idempotent)."""
+    sim.register("curation.quality", _is_quality, _quality)

@@ -1,74 +1,37 @@
-"""Asset checks: red lights a person wants to see. Blocking where a failure must stop downstream assets."""
+"""Checks shared by every area."""
 
 import dagster as dg
 import duckdb
 
-from ..warehouse import TABLES
-from .partitions import judge_model_partitions
+from ..config import Config
+from ..warehouse import table
 from .resources import LLMFeedbackResource
 
 
-@dg.asset_check(asset="prompts", blocking=True, description="Prompt ids are unique and every turn has text.")
-def prompts_unique_and_non_empty(llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
-    wh = llmfeedback.warehouse()
-    stats = wh.query("""
-        SELECT count(*) AS n, count(DISTINCT prompt_id) AS ids,
-               count(*) FILTER (WHERE n_turns = 0 OR list_bool_or([trim(t) = '' FOR t IN turns])) AS empty
-        FROM prompts""").iloc[0]
-    n, ids, empty = int(stats["n"]), int(stats["ids"]), int(stats["empty"])
-    return dg.AssetCheckResult(passed=bool(n > 0 and ids == n and empty == 0),
-                               metadata={"prompts": n, "duplicate_ids": n - ids, "empty_prompts": empty})
-
-
-@dg.asset_check(asset="judgments", partitions_def=judge_model_partitions, blocking=True,
-                description="Share of judge replies that could not be parsed stays under "
-                            "judging.max_parse_failure_rate; a judge that stops following the format is caught.")
-def judgments_parse_failure_rate(context: dg.AssetCheckExecutionContext,
-                                 llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
-    config = llmfeedback.load()
-    judge = context.partition_key
-    row = llmfeedback.warehouse(config).query(
-        "SELECT count(*) AS n, count(*) FILTER (WHERE parse_status <> 'ok') AS bad FROM judgments "
-        "WHERE judge_model = ?", [judge]).iloc[0]
-    n, bad = int(row["n"]), int(row["bad"])
-    rate = bad / n if n else 0.0
+def parse_failure_result(config: Config, judge: str, rows: int, unparsed: int) -> dg.AssetCheckResult:
+    """Pass while the share of one judge's replies that gave no usable verdict stays under
+    judging.max_parse_failure_rate: a judge that stops following the format is caught."""
+    rate = unparsed / rows if rows else 0.0
     limit = config.judging.max_parse_failure_rate
-    return dg.AssetCheckResult(passed=rate <= limit, metadata={"judge": judge, "judgments": n, "unparsed": bad,
-                                                              "failure_rate": round(rate, 4), "limit": limit})
+    return dg.AssetCheckResult(passed=rate <= limit, metadata={
+        "judge": judge, "rows": rows, "unparsed": unparsed, "failure_rate": round(rate, 4), "limit": limit})
 
 
-@dg.asset_check(asset="judgments", partitions_def=judge_model_partitions, blocking=True,
-                description="No judge graded its own responses (unless judging.allow_self_judging).")
-def judgments_no_self_grading(context: dg.AssetCheckExecutionContext,
-                              llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
-    config = llmfeedback.load()
-    judge = context.partition_key
-    n = llmfeedback.warehouse(config).count(
-        "judgments", "WHERE judge_model = ? AND (model_a = ? OR model_b = ?)", [judge, judge, judge])
-    return dg.AssetCheckResult(passed=n == 0 or config.judging.allow_self_judging,
-                               metadata={"judge": judge, "self_graded": n,
-                                         "allowed": config.judging.allow_self_judging})
-
-
-def schema_check(table: str) -> dg.AssetChecksDefinition:
+def schema_check(name: str) -> dg.AssetChecksDefinition:
     """The DuckDB table has exactly the declared columns and types, in order."""
 
-    @dg.asset_check(asset=table, name=f"{table}_schema", description=f"`{table}` matches its declared schema.")
+    @dg.asset_check(asset=name, name=f"{name}_schema", description=f"`{name}` matches its declared schema.")
     def _check(llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
         wh = llmfeedback.warehouse()
         wh.ensure_schema()
         with wh.connect(read_only=True) as con:
             try:
-                have = [(r[0], r[1]) for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+                have = [(r[0], r[1]) for r in con.execute(f'DESCRIBE "{name}"').fetchall()]
             except duckdb.CatalogException:
                 have = []
-        want = [(n, t.replace(" PRIMARY KEY", "")) for n, t in TABLES[table]]
+        want = table(name).sql_columns()
         return dg.AssetCheckResult(passed=have == want, metadata={
             "expected": dg.MetadataValue.json([f"{n} {t}" for n, t in want]),
             "found": dg.MetadataValue.json([f"{n} {t}" for n, t in have])})
 
     return _check
-
-
-spine_checks = [prompts_unique_and_non_empty, judgments_parse_failure_rate, judgments_no_self_grading,
-                *[schema_check(t) for t in ("prompts", "responses", "leaderboard")]]

@@ -1,6 +1,6 @@
 """Backfill export: the warehouse's synthetic users, chats, turns, messages and evals into a SQL database."""
 
-from .backfill import (
+from .pipeline import (
     BackfillData,
     ExportError,
     ExportReport,

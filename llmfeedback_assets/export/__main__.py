@@ -10,16 +10,19 @@ import sys
 
 from ..config import ConfigError, load_config
 from ..warehouse import Warehouse
-from .backfill import export_backfill, load_backfill_data, resolve_database_url
+from .pipeline import export_backfill, load_backfill_data, resolve_database_url
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmfeedback_assets.export", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="config YAML (default $LLMFEEDBACK_CONFIG or data/config/llmfeedback.yaml)")
+    parser = argparse.ArgumentParser(prog="python -m llmfeedback_assets.export",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--config",
+                        help="config YAML (default $LLMFEEDBACK_CONFIG or data/config/llmfeedback.yaml)")
     parser.add_argument("--url", help="SQLAlchemy database URL (default: export.database_url in the config)")
     parser.add_argument("--schema", help="database schema to write into (PostgreSQL)")
     parser.add_argument("--batch-size", type=int, help="chats per transaction (default: export.batch_size)")
-    parser.add_argument("--job-id", help="backfill job id recorded on every inserted row (default: a new UUID)")
+    parser.add_argument("--job-id",
+                        help="backfill job id recorded on every inserted row (default: a new UUID)")
     parser.add_argument("--pause-between-batches", type=float, default=0.0, metavar="SECONDS",
                         help="sleep between batches (to demonstrate or test an interrupted export)")
     args = parser.parse_args(argv)
@@ -30,10 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     url = resolve_database_url(args.url or config.export.database_url, config.root)
     data = load_backfill_data(Warehouse(config.database_path))
-    report = export_backfill(url, data, job_id=args.job_id, batch_size=args.batch_size or config.export.batch_size,
+    report = export_backfill(url, data, job_id=args.job_id,
+                             batch_size=args.batch_size or config.export.batch_size,
                              schema=args.schema, source="cli", pause_s=args.pause_between_batches,
                              progress=lambda line: print(line, flush=True))
-    print(f"backfill job {report.job_id} into {report.url}: inserted {report.inserted}, updated {report.updated}")
+    print(f"backfill job {report.job_id} into {report.url}: inserted {report.inserted}, "
+          f"updated {report.updated}")
     return 0
 
 

@@ -97,7 +97,7 @@ def product_metadata(schema: str | None = None) -> sa.MetaData:
 
 # Child tables of a chat, in insertion order (parents first).
 CHAT_TABLES = ("chats", "turns", "messages", "evals")
-PRIMARY_KEYS = {"synthetic_users": "user_id", "chats": "chat_id", "turns": "turn_id", "messages": "message_id",
-                "evals": "eval_id"}
+PRIMARY_KEYS = {"synthetic_users": "user_id", "chats": "chat_id", "turns": "turn_id",
+                "messages": "message_id", "evals": "eval_id"}
 # Columns that may change for an existing row (a partial chat completed by a later generation run).
 UPDATABLE = {"chats": ("n_turns", "status", "error")}

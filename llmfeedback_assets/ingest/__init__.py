@@ -1,16 +1,20 @@
-"""Prompt ingestion: public prompt formats into one de-duplicated prompt table (no Dagster here)."""
+"""Prompt ingestion: public prompt formats into one de-duplicated prompt table (no Dagster here).
 
-from .prompts import (
+`records` (columns, ids, rejections, field checks) <- `formats` (one record or CSV row of each format,
+format detection) <- `readers` (one file, line by line) <- `pipeline` (sources and folders, duplicates,
+the result).
+"""
+
+from .pipeline import IngestResult, incoming_files, ingest_prompt_sources
+from .readers import read_prompt_file
+from .records import (
     FORMATS,
     MAX_TURNS,
     PROMPT_COLUMNS,
     REJECTED_COLUMNS,
-    IngestResult,
     PromptSourceError,
     Rejected,
-    ingest_prompt_sources,
     prompt_id,
-    read_prompt_file,
 )
 
 __all__ = [
@@ -21,6 +25,7 @@ __all__ = [
     "IngestResult",
     "PromptSourceError",
     "Rejected",
+    "incoming_files",
     "ingest_prompt_sources",
     "prompt_id",
     "read_prompt_file",

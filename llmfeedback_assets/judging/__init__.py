@@ -1,5 +1,8 @@
 """Responses and judgments: templates, parsers and the functions the assets call."""
 
-from .core import JudgeOptions, generate_responses, judge_responses, plan_judgments, stable_id
+from . import sim_handlers
+from .pipeline import JudgeOptions, generate_responses, judge_responses, plan_judgments
 
-__all__ = ["JudgeOptions", "generate_responses", "judge_responses", "plan_judgments", "stable_id"]
+sim_handlers.register()
+
+__all__ = ["JudgeOptions", "generate_responses", "judge_responses", "plan_judgments"]

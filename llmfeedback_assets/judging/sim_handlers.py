@@ -33,8 +33,9 @@ def _single(ctx: sim.SimContext, messages) -> str:
     question = templates.read_block(text, "QUESTION") or ""
     answer = templates.read_block(text, "ANSWER") or ""
     grade = ctx.noisy_grade(ctx.perceive(question, answer))
+    quality = "thorough" if grade >= 7 else "incomplete"
     return (f'The answer opens with "{_quote(answer)}". It covers {sim.true_score(question, answer)} of the '
-            f"points I would expect and is {'thorough' if grade >= 7 else 'incomplete'}.\nRating: [[{grade}]]")
+            f"points I would expect and is {quality}.\nRating: [[{grade}]]")
 
 
 def _pair(ctx: sim.SimContext, messages) -> str:
@@ -46,10 +47,12 @@ def _pair(ctx: sim.SimContext, messages) -> str:
     diff = ctx.perceive(question, a) - ctx.perceive(question, b) + 3.0 * j.position_bias
     diff += ctx.rng.normal(0.0, 3.0 * j.noise)
     verdict = "C" if abs(diff) < 0.75 else ("A" if diff > 0 else "B")
+    outcome = "they are about even" if verdict == "C" else verdict + " is better"
     return (f'Assistant A opens with "{_quote(a)}". Assistant B opens with "{_quote(b)}". '
-            f"Weighing coverage and clarity, {'they are about even' if verdict == 'C' else verdict + ' is better'}."
-            f"\n[[{verdict}]]")
+            f"Weighing coverage and clarity, {outcome}.\n[[{verdict}]]")
 
 
-sim.register("judge.single", _is_single, _single)
-sim.register("judge.pairwise", _is_pair, _pair)
+def register() -> None:
+    """Teach the simulator the judging templates (called once by `judging/__init__.py`; idempotent)."""
+    sim.register("judge.single", _is_single, _single)
+    sim.register("judge.pairwise", _is_pair, _pair)

@@ -15,10 +15,11 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from ..config import ModelSpec
-from .gateway import Gateway, _Run, cost_of
 from .providers import BatchItem, Provider
+from .run import Run, cost_of, sampling
 from .types import BatchPending, ChatRequest, ChatResult, FatalModelError, ProviderError
 
 log = logging.getLogger("llmfeedback.gateway.batch")
@@ -33,8 +34,16 @@ _LOST = object()  # a poll answered 404: the batch id means nothing to the provi
 
 
 class BatchRunner:
-    def __init__(self, gateway: Gateway, spec: ModelSpec, provider: Provider, run: _Run):
-        self.gw, self.spec, self.provider, self.run_state = gateway, spec, provider, run
+    """One model's batch jobs within one gateway run.
+
+    poll_s: how often running jobs are polled; wait_s: how long to wait for them before raising BatchPending
+    (None: until they end); backoff: seconds to wait before the nth retry of a failed submission.
+    """
+
+    def __init__(self, spec: ModelSpec, provider: Provider, run: Run, *, poll_s: float, wait_s: float | None,
+                 backoff: Callable[[int], float]):
+        self.spec, self.provider, self.run_state = spec, provider, run
+        self.poll_s, self.wait_s, self.backoff = poll_s, wait_s, backoff
         self.journal = run.journal
         self.stats = run.stats
         self.pending: dict[str, ChatRequest] = {}
@@ -57,7 +66,7 @@ class BatchRunner:
                 log.info("model %s: resuming batch %s (%d requests)", spec.name, b["batch_id"], len(keys))
         covered = set().union(*self.active.values()) if self.active else set()
         await self._submit([k for k in self.pending if k not in covered])
-        deadline = None if self.gw.batch_wait_s is None else time.monotonic() + self.gw.batch_wait_s
+        deadline = None if self.wait_s is None else time.monotonic() + self.wait_s
         while self.active:
             for bid in list(self.active):
                 await self._check(bid)
@@ -66,9 +75,9 @@ class BatchRunner:
             if deadline is not None and time.monotonic() >= deadline:
                 ids = sorted(self.active)
                 raise BatchPending(
-                    f"model {spec.name}: {len(ids)} batch job(s) still running after {self.gw.batch_wait_s:.0f}s "
+                    f"model {spec.name}: {len(ids)} batch job(s) still running after {self.wait_s:.0f}s "
                     f"({', '.join(ids)}); rerun to collect them - nothing will be sent twice", ids)
-            await asyncio.sleep(self.gw.batch_poll_s)
+            await asyncio.sleep(self.poll_s)
 
     # -- one batch -------------------------------------------------------------------------------------
     async def _check(self, bid: str) -> None:
@@ -76,7 +85,8 @@ class BatchRunner:
         state = await self._guarded(bid, self.provider.poll_batch(spec, bid))
         if state is _LOST:  # the provider no longer knows this batch (deleted, other account): send again
             keys = self.active.pop(bid)
-            log.warning("model %s: batch %s is unknown to the provider; resubmitting its requests", spec.name, bid)
+            log.warning("model %s: batch %s is unknown to the provider; resubmitting its requests",
+                        spec.name, bid)
             await asyncio.to_thread(self.journal.close_batch, bid, "lost", "unknown to the provider")
             await self._retry([k for k in keys if k in self.pending], 0.0)
             return
@@ -146,8 +156,8 @@ class BatchRunner:
     def _answer(self, key: str, reply, latency: float) -> None:
         spec = self.spec
         cost = cost_of(spec, reply.input_tokens, reply.output_tokens, batch=True)
-        res = ChatResult(key, spec.name, "ok", reply.text, reply.input_tokens, reply.output_tokens, cost, latency,
-                         self.attempts[key] + 1)
+        res = ChatResult(key, spec.name, "ok", reply.text, reply.input_tokens, reply.output_tokens, cost,
+                         latency, self.attempts[key] + 1)
         if key in self.pending:
             del self.pending[key]
             self.run_state.finish(res, spec, batch=True)
@@ -156,8 +166,8 @@ class BatchRunner:
 
     def _fail(self, key: str, error: str, latency: float) -> None:
         del self.pending[key]
-        res = ChatResult(key, self.spec.name, "failed", None, latency_s=latency, attempts=self.attempts[key] + 1,
-                         error=error)
+        res = ChatResult(key, self.spec.name, "failed", None, latency_s=latency,
+                         attempts=self.attempts[key] + 1, error=error)
         self.run_state.finish(res, self.spec, batch=True)
 
     # -- submission ------------------------------------------------------------------------------------
@@ -168,7 +178,7 @@ class BatchRunner:
         size = 0
         for k in keys:
             req = self.pending[k]
-            item = BatchItem(k, req, *self.gw._sampling(spec, req))
+            item = BatchItem(k, req, *sampling(spec, req))
             approx = sum(len(c) for _, c in req.messages) + 300
             if chunk and (len(chunk) >= limit or size + approx > MAX_BYTES):
                 await self._submit_chunk(chunk)
@@ -196,7 +206,8 @@ class BatchRunner:
                         self._fail(it.key, f"batch submission failed: {exc}", 0.0)
                     return
                 self.stats.retries += 1
-                await asyncio.sleep(exc.retry_after_s if exc.retry_after_s is not None else self.gw.backoff(attempt))
+                wait = exc.retry_after_s if exc.retry_after_s is not None else self.backoff(attempt)
+                await asyncio.sleep(wait)
         keys = [it.key for it in items]
         await asyncio.to_thread(self.journal.add_batch, bid, spec.provider, spec.name, keys)
         self.active[bid] = set(keys)

@@ -14,9 +14,9 @@ import pandas as pd
 
 from ..config import Config, ModelSpec
 from ..warehouse import Warehouse
-from .gateway import cost_of, estimate_input_tokens
 from .journal import Journal
-from .types import ChatRequest, request_key
+from .run import cost_of, estimate_input_tokens, request_key_for
+from .types import ChatRequest
 
 
 @dataclass
@@ -69,11 +69,7 @@ def estimate_cost(config: Config, warehouse: Warehouse, requests: list[ChatReque
     """Estimate the cost of `requests` without sending anything (reads the journal only)."""
     by_model: dict[str, dict[str, ChatRequest]] = {}
     for req in requests:
-        spec = config.model(req.model)
-        temperature = spec.temperature if req.temperature is None else req.temperature
-        max_tokens = spec.max_tokens if req.max_tokens is None else req.max_tokens
-        key = request_key(spec.provider, spec.model_id, req, float(temperature), int(max_tokens))
-        by_model.setdefault(req.model, {})[key] = req
+        by_model.setdefault(req.model, {})[request_key_for(config.model(req.model), req)] = req
     journal = Journal(warehouse, recover=False)  # a dry run reads; it does not merge spools
     try:
         hits = journal.lookup([k for reqs in by_model.values() for k in reqs])
@@ -121,18 +117,20 @@ def format_estimate(est: CostEstimate) -> str:
     rows = [[m.model, m.provider + (" (batch)" if m.batch else ""), f"{m.requests:,}", f"{m.cached:,}",
              f"{m.to_send:,}", f"{m.est_input_tokens:,}", f"{m.est_output_tokens:,}", f"{m.est_usd:.4f}",
              f"{m.max_usd:.4f}"] for m in est.models]
-    rows.append(["total", "", f"{sum(m.requests for m in est.models):,}", f"{est.cached:,}", f"{est.to_send:,}",
-                 f"{sum(m.est_input_tokens for m in est.models):,}",
-                 f"{sum(m.est_output_tokens for m in est.models):,}", f"{est.total_usd:.4f}", f"{est.max_usd:.4f}"])
+    rows.append(["total", "", f"{sum(m.requests for m in est.models):,}", f"{est.cached:,}",
+                 f"{est.to_send:,}", f"{sum(m.est_input_tokens for m in est.models):,}",
+                 f"{sum(m.est_output_tokens for m in est.models):,}", f"{est.total_usd:.4f}",
+                 f"{est.max_usd:.4f}"])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
 
     def fmt(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
 
     lines = [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
     bases = sorted({f"{m.model}: {m.output_tokens_basis}" for m in est.models})
     lines.append("")
     lines.append("output tokens estimated from " + "; ".join(bases) if bases else "no requests")
-    lines.append("journal hits cost nothing; batch-mode models are priced at half; max $ assumes every answer "
-                 "uses all of max_tokens")
+    lines.append("journal hits cost nothing; batch-mode models are priced at half; max $ assumes every "
+                 "answer uses all of max_tokens")
     return "\n".join(lines)

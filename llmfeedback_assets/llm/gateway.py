@@ -18,104 +18,21 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 
 from ..config import Config, ConfigError, ModelSpec
 from ..warehouse import Warehouse
+from .batch import BatchRunner
+from .cost import average_output_tokens, estimate_cost, model_estimate
 from .journal import Journal
 from .limits import ModelLimiter
 from .providers import Provider, make_provider
-from .types import ChatRequest, ChatResult, FatalModelError, ProviderError, request_key
+from .run import Run, RunStats, cost_of, estimate_input_tokens, request_key_for, sampling
+from .types import ChatRequest, ChatResult, FatalModelError, ProviderError
 
 log = logging.getLogger("llmfeedback.gateway")
 
 # A 429 is the server asking for patience, so it gets a larger retry budget than real failures.
 RATE_LIMIT_RETRIES = 5
-MAX_FAILURE_LOGS = 20
-
-
-def estimate_input_tokens(req: ChatRequest) -> int:
-    """A cheap, tokenizer-free estimate (~4 characters per token plus a few per message)."""
-    return max(1, sum(len(c) for _, c in req.messages) // 4 + 4 * len(req.messages))
-
-
-@dataclass
-class RunStats:
-    total: int = 0  # requests asked for (duplicates included)
-    done: int = 0  # of those, answered (from the journal or the provider) or failed for good
-    cache_hits: int = 0  # answered from the journal
-    sent: int = 0  # distinct requests sent to a provider in this run
-    failed: int = 0  # distinct requests that failed for good
-    retries: int = 0  # extra attempts after a retryable failure
-    rate_limited: int = 0  # 429 answers received
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    batches_submitted: int = 0
-    batches_resumed: int = 0  # batch jobs of an earlier run collected by this one
-    estimated_usd: float = 0.0  # dry-run estimate of what this run sends, made before sending
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def elapsed_s(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def rate(self) -> float:
-        """Requests answered by a provider per second (journal hits are not work)."""
-        return (self.done - self.cache_hits) / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def line(self) -> str:
-        rate = self.rate
-        left = self.total - self.done
-        eta = f"{left / rate:.0f}s" if rate > 0 else ("0s" if left == 0 else "?")
-        return (f"{self.done}/{self.total} done, {rate:.1f}/s, ETA {eta}, cache hits {self.cache_hits}, "
-                f"failed {self.failed}, retries {self.retries}, 429s {self.rate_limited}, "
-                f"tokens {self.input_tokens}+{self.output_tokens}, ${self.cost_usd:.4f}"
-                + (f" (estimate ${self.estimated_usd:.4f})" if self.estimated_usd else ""))
-
-    def as_metadata(self) -> dict:
-        return {"requests": self.total, "cache_hits": self.cache_hits, "sent": self.sent, "failed": self.failed,
-                "retries": self.retries, "rate_limited_429": self.rate_limited,
-                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "cost_usd": round(self.cost_usd, 6), "wall_s": round(self.elapsed_s, 3),
-                "batches_submitted": self.batches_submitted, "batches_resumed": self.batches_resumed,
-                "est_cost_usd": round(self.estimated_usd, 6)}
-
-
-def cost_of(spec: ModelSpec, input_tokens: int, output_tokens: int, batch: bool = False) -> float:
-    cost = (input_tokens * spec.price_input_per_mtok + output_tokens * spec.price_output_per_mtok) / 1e6
-    return cost * (0.5 if batch else 1.0)
-
-
-class _Run:
-    """The mutable state of one `arun`: results, stats, the journal, the progress bar."""
-
-    def __init__(self, journal: Journal, stats: RunStats, occurrences: Counter, bar):
-        self.journal = journal
-        self.stats = stats
-        self.occurrences = occurrences
-        self.results: dict[str, ChatResult] = {}
-        self.bar = bar
-
-    def finish(self, res: ChatResult, spec: ModelSpec, batch: bool = False) -> None:
-        """Journal one final result and count it."""
-        self.journal.record(res, provider=spec.provider, batch=batch)
-        self.results[res.request_key] = res
-        st = self.stats
-        n = self.occurrences[res.request_key]
-        st.done += n
-        st.sent += 1
-        st.input_tokens += res.input_tokens
-        st.output_tokens += res.output_tokens
-        st.cost_usd += res.cost_usd
-        if not res.ok:
-            st.failed += 1
-            if st.failed <= MAX_FAILURE_LOGS:  # a broken model must not flood the log
-                log.warning("request %s to %s failed: %s%s", res.request_key[:12], spec.name, res.error,
-                            " (further failures are only counted)" if st.failed == MAX_FAILURE_LOGS else "")
-        if self.bar is not None:
-            self.bar.update(n)
 
 
 class Gateway:
@@ -131,8 +48,9 @@ class Gateway:
       the configuration is wrong, not the requests.
     """
 
-    def __init__(self, config: Config, warehouse: Warehouse, progress: Callable[[RunStats], None] | None = None,
-                 progress_every_s: float = 10.0, backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0, *,
+    def __init__(self, config: Config, warehouse: Warehouse,
+                 progress: Callable[[RunStats], None] | None = None, progress_every_s: float = 10.0,
+                 backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0, *,
                  progress_bar: bool = False, journal_flush_s: float = 2.0, batch_poll_s: float = 30.0,
                  batch_wait_s: float | None = None, bad_request_limit: int = 10):
         self.config = config
@@ -149,13 +67,20 @@ class Gateway:
         self._providers: dict[str, Provider] = {}
 
     # -- public ----------------------------------------------------------------------------------------
+    def check(self, models: Iterable[str]) -> dict[str, ModelSpec]:
+        """The specs of these models, or a ConfigError if one is unknown or misses its API key.
+
+        The one place API keys are checked: every run checks the models it asks for before it sends anything;
+        a caller about to make several runs may check all their models up front."""
+        specs = {name: self.config.model(name) for name in dict.fromkeys(models)}
+        self.config.check_secrets(list(specs))
+        return specs
+
     def key_for(self, req: ChatRequest) -> str:
-        return self._key(self.config.model(req.model), req)
+        return request_key_for(self.config.model(req.model), req)
 
     def estimate(self, requests: Iterable[ChatRequest]):
         """Dry-run cost estimate of these requests (journal hits cost nothing); see `cost.estimate_cost`."""
-        from .cost import estimate_cost
-
         return estimate_cost(self.config, self.warehouse, list(requests))
 
     def run(self, requests: Iterable[ChatRequest]) -> tuple[list[ChatResult], RunStats]:
@@ -183,14 +108,10 @@ class Gateway:
 
     async def arun(self, requests: Iterable[ChatRequest]) -> tuple[list[ChatResult], RunStats]:
         requests = list(requests)
-        specs: dict[str, ModelSpec] = {}
-        for r in requests:
-            if r.model not in specs:
-                specs[r.model] = self.config.model(r.model)
-        self.config.check_secrets(list(specs))
+        specs = self.check(r.model for r in requests)  # before anything is looked up or sent
         providers = {name: self._provider(spec) for name, spec in specs.items()}
         stats = RunStats(total=len(requests))
-        keys = [self._key(specs[r.model], r) for r in requests]
+        keys = [request_key_for(specs[r.model], r) for r in requests]
         occurrences = Counter(keys)
         journal = await asyncio.to_thread(Journal, self.warehouse, self.journal_flush_s)
         bar = None
@@ -205,15 +126,15 @@ class Gateway:
             if todo:
                 stats.estimated_usd = await asyncio.to_thread(self._estimate, specs, todo)
             bar = self._make_bar(stats) if self.progress_bar else None
-            run = _Run(journal, stats, occurrences, bar)
+            run = Run(journal, stats, occurrences, bar)
             run.results.update({k: _from_row(row) for k, row in hits.items()})
             jobs = []
             for model, items in todo.items():
                 spec, provider = specs[model], providers[model]
                 if spec.batch and provider.supports_batch:
-                    from .batch import BatchRunner
-
-                    jobs.append(BatchRunner(self, spec, provider, run).run(items))
+                    runner = BatchRunner(spec, provider, run, poll_s=self.batch_poll_s,
+                                         wait_s=self.batch_wait_s, backoff=self.backoff)
+                    jobs.append(runner.run(items))
                 else:
                     if spec.batch:
                         log.info("model %s: provider %s has no batch API; sending requests directly",
@@ -237,17 +158,7 @@ class Gateway:
             await asyncio.to_thread(journal.close)
 
     # -- internals -------------------------------------------------------------------------------------
-    def _key(self, spec: ModelSpec, req: ChatRequest) -> str:
-        return request_key(spec.provider, spec.model_id, req, *self._sampling(spec, req))
-
-    def _sampling(self, spec: ModelSpec, req: ChatRequest) -> tuple[float, int]:
-        temperature = spec.temperature if req.temperature is None else req.temperature
-        max_tokens = spec.max_tokens if req.max_tokens is None else req.max_tokens
-        return float(temperature), int(max_tokens)
-
     def _estimate(self, specs: dict[str, ModelSpec], todo: dict[str, dict[str, ChatRequest]]) -> float:
-        from .cost import average_output_tokens, model_estimate
-
         averages = average_output_tokens(self.warehouse, list(todo))
         return sum(model_estimate(specs[m], list(items.values()), len(items), averages.get(m)).est_usd
                    for m, items in todo.items())
@@ -271,15 +182,16 @@ class Gateway:
         return tqdm(total=stats.total, initial=stats.cache_hits, desc="llm requests", unit="req",
                     dynamic_ncols=True, mininterval=0.5, smoothing=0.1, file=sys.stderr)
 
-    def _report(self, run: _Run) -> None:
+    def _report(self, run: Run) -> None:
         if run.bar is not None:
             st = run.stats
             run.bar.set_postfix_str(f"hits {st.cache_hits} failed {st.failed} 429s {st.rate_limited} "
-                                    f"tok {st.input_tokens}+{st.output_tokens} ${st.cost_usd:.4f}", refresh=True)
+                                    f"tok {st.input_tokens}+{st.output_tokens} ${st.cost_usd:.4f}",
+                                    refresh=True)
         if self.progress:
             self.progress(run.stats)
 
-    async def _tick(self, run: _Run, stopper: asyncio.Event) -> None:
+    async def _tick(self, run: Run, stopper: asyncio.Event) -> None:
         """Flush the journal and report progress at a steady cadence, not per request."""
         last = time.monotonic()
         while not stopper.is_set():
@@ -304,7 +216,8 @@ class Gateway:
         """Capped exponential backoff with full jitter around the nominal wait (0.5x .. 1.5x)."""
         return min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1)) * (0.5 + random.random())
 
-    async def _stream(self, spec: ModelSpec, provider: Provider, items: dict[str, ChatRequest], run: _Run) -> None:
+    async def _stream(self, spec: ModelSpec, provider: Provider, items: dict[str, ChatRequest],
+                      run: Run) -> None:
         """Send one model's requests with a fixed pool of workers.
 
         Twice as many workers as the concurrency cap: a request sleeping in backoff holds a worker but not
@@ -326,7 +239,7 @@ class Gateway:
 
     async def _one(self, key: str, req: ChatRequest, spec: ModelSpec, provider: Provider,
                    limiter: ModelLimiter | None, stats: RunStats) -> ChatResult:
-        temperature, max_tokens = self._sampling(spec, req)
+        temperature, max_tokens = sampling(spec, req)
         est_in = estimate_input_tokens(req)
         attempts = 0  # every call
         failures = 0  # failures other than 429, which count against max_retries
@@ -352,11 +265,12 @@ class Gateway:
             except ProviderError as exc:
                 err = exc
             except Exception as exc:  # noqa: BLE001 - nothing a provider raises may crash a long run
-                err = ProviderError(f"model {spec.name}: unexpected {type(exc).__name__}: {exc}", retryable=True)
+                err = ProviderError(f"model {spec.name}: unexpected {type(exc).__name__}: {exc}",
+                                    retryable=True)
             if err is None:
                 cost = cost_of(spec, reply.input_tokens, reply.output_tokens)
-                return ChatResult(key, spec.name, "ok", reply.text, reply.input_tokens, reply.output_tokens, cost,
-                                  time.monotonic() - t0, attempts)
+                return ChatResult(key, spec.name, "ok", reply.text, reply.input_tokens, reply.output_tokens,
+                                  cost, time.monotonic() - t0, attempts)
             if err.fatal:
                 raise FatalModelError(str(err))
             if err.status == 429:

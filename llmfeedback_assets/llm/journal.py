@@ -23,23 +23,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..warehouse import Warehouse, columns, register_table
+from ..warehouse import Warehouse, columns
 from .types import ChatResult
 
 JOURNAL_COLUMNS = columns("llm_journal")
 
-BATCH_COLUMNS = [
-    ("batch_id", "VARCHAR PRIMARY KEY"),
-    ("provider", "VARCHAR"),
-    ("model", "VARCHAR"),
-    ("status", "VARCHAR"),  # submitted | collected | failed
-    ("n_requests", "INTEGER"),
-    ("request_keys", "VARCHAR[]"),
-    ("submitted_at", "TIMESTAMP"),
-    ("finished_at", "TIMESTAMP"),
-    ("detail", "VARCHAR"),
-]
-register_table("llm_batches", BATCH_COLUMNS)
 
 # A spool written on another host (another container) cannot be checked for a live writer; once it has not
 # changed for this long its writer is taken to be gone.
@@ -215,22 +203,24 @@ class Journal:
 
     # -- batch jobs ------------------------------------------------------------------------------------
     def add_batch(self, batch_id: str, provider: str, model: str, keys: list[str]) -> None:
-        row = pd.DataFrame([{"batch_id": batch_id, "provider": provider, "model": model, "status": "submitted",
-                             "n_requests": len(keys), "request_keys": list(keys), "submitted_at": _now(),
-                             "finished_at": None, "detail": None}], columns=[c for c, _ in BATCH_COLUMNS])
+        row = pd.DataFrame([{"batch_id": batch_id, "provider": provider, "model": model,
+                             "status": "submitted", "n_requests": len(keys), "request_keys": list(keys),
+                             "submitted_at": _now(), "finished_at": None, "detail": None}],
+                           columns=columns("llm_batches"))
         self.warehouse.upsert("llm_batches", row)
 
     def close_batch(self, batch_id: str, status: str, detail: str = "") -> None:
-        self.warehouse.execute("UPDATE llm_batches SET status = ?, finished_at = ?, detail = ? WHERE batch_id = ?",
-                               [status, _now(), detail, batch_id])
+        self.warehouse.execute(
+            "UPDATE llm_batches SET status = ?, finished_at = ?, detail = ? WHERE batch_id = ?",
+            [status, _now(), detail, batch_id])
 
     def open_batches(self, model: str) -> list[dict]:
         """Batches of this model that were submitted and not yet collected (oldest first)."""
         df = self.warehouse.query(
-            "SELECT batch_id, request_keys, submitted_at FROM llm_batches WHERE model = ? AND status = 'submitted' "
-            "ORDER BY submitted_at", [model])
-        return [{"batch_id": r["batch_id"], "keys": list(r["request_keys"]), "submitted_at": r["submitted_at"]}
-                for r in df.to_dict("records")]
+            "SELECT batch_id, request_keys, submitted_at FROM llm_batches "
+            "WHERE model = ? AND status = 'submitted' ORDER BY submitted_at", [model])
+        return [{"batch_id": r["batch_id"], "keys": list(r["request_keys"]),
+                 "submitted_at": r["submitted_at"]} for r in df.to_dict("records")]
 
 
 def _read_spool(path: Path) -> list[dict]:

@@ -6,31 +6,22 @@ true score (the number of key points, 1..10) that anyone holding the question ca
 it adds follows its verbosity, and every simulated model opens in its own recognisable voice.
 
 Simulated judges read the SAME rendered prompts a real judge gets and must answer in the same format a
-real judge would ("Rating: [[7]]", "[[A]]", JSON ...). Each task is recognised by a handler that a domain
-package registers (judging, curation, reward, synth), so the simulator never needs to know their templates
-in advance. Randomness is drawn from a generator seeded by the request key, so the same request always gets
-the same answer.
+real judge would ("Rating: [[7]]", "[[A]]", JSON ...). Each task is recognised by a handler that its domain
+package registers with `register` (judging, curation, reward and synth each call their
+`sim_handlers.register()` from their `__init__`), so the simulator never needs to know their templates and
+never imports them. Randomness is drawn from a generator seeded by the request key, so the same request
+always gets the same answer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..config import ModelSpec, SimJudgeSpec, SimResponderSpec
-
-# Packages whose `sim` module registers handlers for their own prompt templates.
-HANDLER_MODULES = (
-    "llmfeedback_assets.judging.sim_handlers",
-    "llmfeedback_assets.curation.sim_handlers",
-    "llmfeedback_assets.reward.sim_handlers",
-    "llmfeedback_assets.synth.sim_handlers",
-)
+from ..ids import rng_for, seed_for
 
 _ADJ = ("careful", "thermal", "modular", "causal", "lexical", "spectral", "robust", "marginal", "latent",
         "recursive", "ethical", "empirical", "orthogonal", "implicit", "adaptive", "discrete", "stable",
@@ -55,21 +46,13 @@ _FILLER = ("It is worth keeping the wider picture in mind here.",
 N_POINTS = 10
 
 
-def _h(*parts: str) -> int:
-    return int.from_bytes(hashlib.sha256("\x1f".join(parts).encode()).digest()[:8], "big")
-
-
-def rng_for(*parts: str) -> np.random.Generator:
-    return np.random.default_rng(_h(*parts))
-
-
 def key_points(question: str) -> list[str]:
     """Ten distinct phrases that a complete answer to `question` covers."""
     q = " ".join(question.split())
     out: list[str] = []
     i = 0
     while len(out) < N_POINTS:
-        v = _h("point", q, str(i))
+        v = seed_for("point", q, str(i))
         phrase = f"the {_ADJ[v % len(_ADJ)]} {_NOUN[(v >> 8) % len(_NOUN)]}"
         if phrase not in out:
             out.append(phrase)
@@ -78,7 +61,7 @@ def key_points(question: str) -> list[str]:
 
 
 def opener_for(model: str) -> str:
-    return _OPENERS[_h("opener", model) % len(_OPENERS)]
+    return _OPENERS[seed_for("opener", model) % len(_OPENERS)]
 
 
 def true_score(question: str, answer: str) -> int:
@@ -148,29 +131,17 @@ class _Handler:
 
 
 _HANDLERS: list[_Handler] = []
-_loaded = False
 
 
 def register(name: str, matches: Matcher, respond: Responder) -> None:
-    """Teach the simulator one task (a prompt template it recognises and how to answer it)."""
+    """Teach the simulator one task (a prompt template it recognises and how to answer it).
+
+    Idempotent: registering a name again replaces that handler in place."""
     for h in _HANDLERS:
         if h.name == name:
             h.matches, h.respond = matches, respond
             return
     _HANDLERS.append(_Handler(name, matches, respond))
-
-
-def _load_handlers() -> None:
-    global _loaded
-    if _loaded:
-        return
-    for mod in HANDLER_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not mod.startswith(exc.name):
-                raise
-    _loaded = True
 
 
 def last_user_message(messages: Messages) -> str:
@@ -180,13 +151,10 @@ def last_user_message(messages: Messages) -> str:
     return ""
 
 
-_ANSWER_FALLBACK = re.compile(r"\s+")
-
-
 def simulate(spec: ModelSpec, messages: Messages, request_key: str) -> str:
     """Answer a request as the simulated model `spec`: a registered task, or else a plain answer."""
-    _load_handlers()
-    ctx = SimContext(spec=spec, rng=rng_for("sim", spec.name, request_key), judge=spec.sim_judge or SimJudgeSpec())
+    ctx = SimContext(spec=spec, rng=rng_for("sim", spec.name, request_key),
+                     judge=spec.sim_judge or SimJudgeSpec())
     for h in _HANDLERS:
         if h.matches(messages):
             return h.respond(ctx, messages)

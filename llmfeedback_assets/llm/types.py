@@ -78,8 +78,8 @@ class ProviderError(Exception):
     `fatal`: the whole run is misconfigured (bad key, unknown model, no quota) and must stop at once.
     """
 
-    def __init__(self, message: str, retryable: bool, retry_after_s: float | None = None, status: int | None = None,
-                 fatal: bool = False):
+    def __init__(self, message: str, retryable: bool, retry_after_s: float | None = None,
+                 status: int | None = None, fatal: bool = False):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after_s = retry_after_s

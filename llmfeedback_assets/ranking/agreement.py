@@ -23,29 +23,14 @@ from .pairs import MODEL_AB_LABELS, aggregate_frame
 LABELS = ("a", "b", "tie")  # after canonical ordering: a = first model in name order won
 HUMAN = "human"
 
-AGREEMENT_COLUMNS: list[tuple[str, str]] = [
-    ("judge_1", "VARCHAR"),
-    ("judge_2", "VARCHAR"),
-    ("kind", "VARCHAR"),
-    ("n_keys", "BIGINT"),
-    ("n_with_ties", "BIGINT"),
-    ("agreement_with_ties", "DOUBLE"),
-    ("n_without_ties", "BIGINT"),
-    ("agreement_without_ties", "DOUBLE"),
-    ("cohen_kappa", "DOUBLE"),
-    ("n_models", "BIGINT"),
-    ("spearman", "DOUBLE"),
-    ("kendall_tau", "DOUBLE"),
-]
-
-POSITION_COLUMNS: list[tuple[str, str]] = [
-    ("judge", "VARCHAR"),
-    ("n_pairs", "BIGINT"),
-    ("n_consistent", "BIGINT"),
-    ("consistency", "DOUBLE"),
-    ("prefers_first", "DOUBLE"),
-    ("prefers_second", "DOUBLE"),
-]
+# Output columns, in order (the warehouse declares their types in warehouse/tables/analysis.py).
+AGREEMENT_COLUMNS: tuple[str, ...] = (
+    "judge_1", "judge_2", "kind", "n_keys", "n_with_ties", "agreement_with_ties", "n_without_ties",
+    "agreement_without_ties", "cohen_kappa", "n_models", "spearman", "kendall_tau",
+)
+POSITION_COLUMNS: tuple[str, ...] = (
+    "judge", "n_pairs", "n_consistent", "consistency", "prefers_first", "prefers_second",
+)
 
 
 def _judge_column(df: pd.DataFrame) -> str:
@@ -240,7 +225,7 @@ def judge_agreement_table(
     `human`: the same without the judge column (all votes pooled as "human", MT-bench style); with
     `human_majority` the humans are first reduced to one majority verdict per key (no human-human row then).
 
-    Columns (`AGREEMENT_COLUMNS`, DuckDB types there): judge_1, judge_2, kind (judge-judge, judge-human,
+    Columns (`AGREEMENT_COLUMNS`): judge_1, judge_2, kind (judge-judge, judge-human,
     human-human), n_keys (keys both rated), n_with_ties / agreement_with_ties, n_without_ties /
     agreement_without_ties (matched vote pairs), cohen_kappa (3 labels, on the matched pairs), n_models,
     spearman, kendall_tau (between the two Bradley–Terry leaderboards over their common models, the human one
@@ -284,7 +269,7 @@ def judge_agreement_table(
                 row["spearman"] = spearman(b1, b2)
                 row["kendall_tau"] = kendall_tau(b1, b2)
         rows.append(row)
-    cols = [c for c, _ in AGREEMENT_COLUMNS]
+    cols = list(AGREEMENT_COLUMNS)
     out = pd.DataFrame(rows, columns=cols)
     return out.astype(
         {"n_keys": "int64", "n_with_ties": "int64", "n_without_ties": "int64", "n_models": "int64"}
@@ -338,4 +323,4 @@ def position_consistency(
             "prefers_second": g["second"].mean(),
         }
     ).reset_index()
-    return out[[c for c, _ in POSITION_COLUMNS]].astype({"n_pairs": "int64", "n_consistent": "int64"})
+    return out[list(POSITION_COLUMNS)].astype({"n_pairs": "int64", "n_consistent": "int64"})

@@ -166,8 +166,9 @@ def fit_bradley_terry(
     if disconnected == "raise":
         shown = "; ".join(str(part[:5]) + (" ..." if len(part) > 5 else "") for part in names[:4])
         raise DisconnectedComparisonsError(
-            f"the comparison graph has {len(parts)} disconnected parts, whose scores are not comparable: {shown}. "
-            "Add comparisons between the parts, rank each part separately, or pass disconnected='per_component'.",
+            f"the comparison graph has {len(parts)} disconnected parts, whose scores are not comparable: "
+            f"{shown}. Add comparisons between the parts, rank each part separately, or pass "
+            "disconnected='per_component'.",
             names,
         )
     warnings.warn(
@@ -200,7 +201,8 @@ def bradley_terry(
     """Bradley–Terry scores indexed by model name, summing to 1, sorted best first.
 
     `winner` is "left", "right" or "tie"; a tie counts half a win each way. `weights` (optional) scale each
-    comparison and must be finite and non-negative. Same numbers as `evalica.bradley_terry` normalised to sum 1.
+    comparison and must be finite and non-negative. Same numbers as `evalica.bradley_terry` normalised to
+    sum 1.
     """
     table = aggregate(left, right, winner, weights, labels=LEFT_RIGHT_LABELS)
     scores = fit_bradley_terry(table, tol=tol, max_iter=max_iter, prior=prior, disconnected=disconnected)

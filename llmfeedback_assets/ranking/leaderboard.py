@@ -202,7 +202,8 @@ def leaderboard_markdown(df: pd.DataFrame, digits: int = 4) -> str:
     if missing:
         raise RankingError(f"leaderboard frame is missing columns {missing}")
     lines = [
-        "| rank | model | BT score [95% CI] | Elo [95% CI] | win rate | adj. win rate | score t1 | score t2 | n |",
+        "| rank | model | BT score [95% CI] | Elo [95% CI] | win rate | adj. win rate | score t1 | score t2 "
+        "| n |",
         "|---:|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in df.itertuples(index=False):
@@ -212,8 +213,9 @@ def leaderboard_markdown(df: pd.DataFrame, digits: int = 4) -> str:
         if np.isnan(row.bt_score):
             bt = elo = "–"
         lines.append(
-            f"| {row.rank} | {name} | {bt} | {elo} | {_fmt(row.win_rate, 3)} | {_fmt(row.win_rate_adjusted, 3)} "
-            f"| {_fmt(row.mean_score_turn1, 2)} | {_fmt(row.mean_score_turn2, 2)} | {row.n_comparisons} |"
+            f"| {row.rank} | {name} | {bt} | {elo} | {_fmt(row.win_rate, 3)} | "
+            f"{_fmt(row.win_rate_adjusted, 3)} | {_fmt(row.mean_score_turn1, 2)} | "
+            f"{_fmt(row.mean_score_turn2, 2)} | {row.n_comparisons} |"
         )
     return "\n".join(lines)
 

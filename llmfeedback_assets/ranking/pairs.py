@@ -1,8 +1,8 @@
 """Aggregate once: pairwise comparisons -> one table of unique (model pair, outcome) counts.
 
-Every fit in this package (Bradley–Terry, Newman, win rates, the bootstrap) reads this table instead of the raw
-rows, so a million comparisons among 130 models become at most 130·129/2 pairs × 3 outcomes, built in a single
-vectorized numpy pass (factorize + bincount).
+Every fit in this package (Bradley–Terry, Newman, win rates, the bootstrap) reads this table instead of the
+raw rows, so a million comparisons among 130 models become at most 130·129/2 pairs × 3 outcomes, built in a
+single vectorized numpy pass (factorize + bincount).
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def encode_winners(winner, labels: Sequence[str] = LEFT_RIGHT_LABELS, field: str
         value = None if codes[first] < 0 else uniques[codes[first]]
         unknown = sorted({str(uniques[c]) for c in np.unique(codes[bad]) if c >= 0})
         raise RankingError(
-            f"{field}: unknown label {show(value)} at row {first} ({bad.size} bad rows; unknown labels {unknown}); "
-            f"expected one of {list(labels)}"
+            f"{field}: unknown label {show(value)} at row {first} ({bad.size} bad rows; unknown labels "
+            f"{unknown}); expected one of {list(labels)}"
         )
     return out
 
@@ -90,7 +90,8 @@ def check_weights(weights, n: int) -> np.ndarray:
     if bad.size:
         first = int(bad[0])
         raise RankingError(
-            f"weights: value {show(w[first])} at row {first} is not a finite non-negative number ({bad.size} bad rows)"
+            f"weights: value {show(w[first])} at row {first} is not a finite non-negative number "
+            f"({bad.size} bad rows)"
         )
     return w
 
@@ -141,7 +142,8 @@ class PairTable:
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """Long form: one row per (model_a, model_b, outcome) with a non-zero count, model_a < model_b in index order."""
+        """Long form: one row per (model_a, model_b, outcome) with a non-zero count, model_a < model_b in
+        index order."""
         k, o = np.nonzero(self.counts)
         names = np.asarray(self.models, dtype=object)
         outcome = np.array(["model_a", "model_b", "tie"], dtype=object)[o]

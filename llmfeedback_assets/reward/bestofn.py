@@ -10,12 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from llmfeedback_assets.reward.data import TrainResult
 from llmfeedback_assets.reward.feedback import clean_input, format_prompt, normalize_ranking
-from llmfeedback_assets.reward.model import RewardModel, TrainResult, count_overlong, score
+
+if TYPE_CHECKING:
+    from llmfeedback_assets.reward.network import RewardModel
 
 Z_95 = 1.959963984540054
 
@@ -32,7 +36,8 @@ def _default_keys(df: pd.DataFrame) -> list[str]:
     elif "prompt" in df.columns:
         keys = ["prompt"]
     else:
-        raise WinRateError(f"need a prompt key: prompt_id, instruction(+input) or prompt; has {list(df.columns)}")
+        raise WinRateError(
+            f"need a prompt key: prompt_id, instruction(+input) or prompt; has {list(df.columns)}")
     return (["responder_model"] if "responder_model" in df.columns else []) + keys
 
 
@@ -83,6 +88,8 @@ def rerank_best_of_n(candidates: pd.DataFrame, reward_models: Mapping[str, Rewar
         raise WinRateError(f"candidates need a 'response' column; has {list(candidates.columns)}")
     if not reward_models:
         raise WinRateError("rerank_best_of_n: no reward models given")
+    from llmfeedback_assets.reward.network import count_overlong, score  # torch, only when reranking
+
     prompts = _prompts_of(candidates)
     responses = candidates["response"].astype(str).tolist()
     frames, overlong = [], {}

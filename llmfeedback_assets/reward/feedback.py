@@ -79,7 +79,8 @@ reasonably be improved.
 Give your reasons in one or two sentences. Then write a last line of exactly this form:
 Rating: <a whole number from 1 to 7>"""
 
-_RANKING_TEMPLATE = """Two assistants were given the same task. Decide which answer is better overall, weighing
+_RANKING_TEMPLATE = """\
+Two assistants were given the same task. Decide which answer is better overall, weighing
 accuracy (correct, does what was asked), coherence (clear and well organised) and harmlessness (nothing
 unsafe, offensive or misleading). The order in which the answers appear says nothing about their quality.
 
@@ -127,8 +128,8 @@ def ranking_messages(
 _RATING_LINE = re.compile(r"rating\s*[:=]\s*[*_`\[]*\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 _RATING_OUT_OF = re.compile(r"\b(\d+)\s*(?:/|out\s+of)\s*7\b", re.IGNORECASE)
 _BARE_NUMBER = re.compile(r"^\W*(-?\d+(?:\.\d+)?)\W*$")
-_PREFERRED = re.compile(r"prefer(?:red|ence)?\s*[:=]?\s*[*_`]*\s*(?:answer|output|response)?\s*\(?\s*([ab])\s*\)",
-                        re.IGNORECASE)
+_PREFERRED = re.compile(
+    r"prefer(?:red|ence)?\s*[:=]?\s*[*_`]*\s*(?:answer|output|response)?\s*\(?\s*([ab])\s*\)", re.IGNORECASE)
 _BARE_CHOICE = re.compile(r"^\W*(?:answer|output|response)?\s*\(?\s*([ab])\s*\)?\W*$", re.IGNORECASE)
 _PAREN_CHOICE = re.compile(r"\(([ab])\)", re.IGNORECASE)
 
@@ -419,7 +420,8 @@ def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
         raise FeedbackError(f"{what}: expected a DataFrame, got {type(df).__name__}")
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise FeedbackError(f"{what} ({_source(df, what)}): missing column(s) {missing}; has {list(df.columns)}")
+        raise FeedbackError(
+            f"{what} ({_source(df, what)}): missing column(s) {missing}; has {list(df.columns)}")
 
 
 def _source(df: pd.DataFrame, default: str) -> str:
@@ -469,8 +471,8 @@ def feedback_consistency(ratings: pd.DataFrame, rankings: pd.DataFrame) -> Consi
     if m.empty:
         raise FeedbackError(
             f"no ranked pair has both responses rated: ratings ({_source(ratings, 'ratings')}, "
-            f"{len(ratings)} rows) and rankings ({_source(rankings, 'rankings')}, {len(rankings)} rows) share "
-            "no (instruction, input, response); are these files from the same generation run?"
+            f"{len(ratings)} rows) and rankings ({_source(rankings, 'rankings')}, {len(rankings)} rows) "
+            "share no (instruction, input, response); are these files from the same generation run?"
         )
     implied = np.where(m["score1"] > m["score2"], "a", np.where(m["score1"] < m["score2"], "b", "equal"))
     given = m["ranking"].to_numpy()

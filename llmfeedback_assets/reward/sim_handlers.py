@@ -64,7 +64,8 @@ def _rating(ctx: sim.SimContext, messages) -> str:
     grade10 = ctx.noisy_grade(ctx.perceive(_question(f), f["response"]))
     # the judge's 1..10 view mapped linearly onto the 1..7 scale the template asks for
     rating = int(round(RATING_MIN + (RATING_MAX - RATING_MIN) * (grade10 - 1) / 9))
-    verdict = "accurate and complete" if rating >= 5 else ("partly useful" if rating >= 3 else "mostly unhelpful")
+    verdict = ("accurate and complete" if rating >= 5
+               else "partly useful" if rating >= 3 else "mostly unhelpful")
     return f'The answer opens with "{_quote(f["response"])}" and is {verdict}.\nRating: {rating}'
 
 
@@ -80,5 +81,7 @@ def _ranking(ctx: sim.SimContext, messages) -> str:
             f"Answer ({choice}) covers more of what the task asks.\nPreferred: ({choice})")
 
 
-sim.register("reward.rating", lambda m: _read(_RATING, m) is not None, _rating)
-sim.register("reward.ranking", lambda m: _read(_RANKING, m) is not None, _ranking)
+def register() -> None:
+    """Teach the simulator the reward feedback templates (called once by `reward/__init__.py`; idempotent)."""
+    sim.register("reward.rating", lambda m: _read(_RATING, m) is not None, _rating)
+    sim.register("reward.ranking", lambda m: _read(_RANKING, m) is not None, _ranking)

@@ -1,8 +1,8 @@
 """Synthetic users and side-by-side conversations: personas, persona-conditioned user simulation, two eval
 models per conversation, per-turn judgments by a judge that took no part, and a dry-run cost estimate."""
 
-from . import schema  # noqa: F401  (declares the synth tables)
-from .common import judge_pool, synth_configured
+from . import sim_handlers
+from .common import synth_configured
 from .conversations import (
     COMPLETE,
     PARTIAL,
@@ -24,7 +24,9 @@ from .judge import (
 )
 from .personas import PersonaResult, build_personas, persona_id
 
+sim_handlers.register()
+
 __all__ = ["COMPLETE", "PARTIAL", "ConversationPlan", "ConversationResult", "JudgeResult", "PersonaResult",
            "assign_judge", "build_personas", "draw_pair", "eligible_judges", "estimate_synth_cost",
-           "format_synth_cost", "generate_conversations", "judge_pool", "judge_conversations", "pair_probabilities",
+           "format_synth_cost", "generate_conversations", "judge_conversations", "pair_probabilities",
            "persona_id", "plan_conversations", "synth_configured", "turn_items", "with_judge_timeout"]

@@ -2,30 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
-
 from ..config import Config, ConfigError
-from ..llm import RunStats
-
-
-def rng_for(*parts: object) -> np.random.Generator:
-    """A generator seeded by the parts' content, so every draw is reproducible and independent of order."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
-
-
-def merge_stats(total: RunStats | None, new: RunStats | None) -> RunStats | None:
-    if new is None:
-        return total
-    if total is None:
-        return new
-    for f in ("total", "done", "cache_hits", "sent", "failed", "retries", "rate_limited", "input_tokens",
-              "output_tokens"):
-        setattr(total, f, getattr(total, f) + getattr(new, f))
-    total.cost_usd += new.cost_usd
-    return total
 
 
 def _where(config: Config) -> str:
@@ -66,6 +43,3 @@ def eval_llms(config: Config) -> list[tuple[str, float]]:
     return list(seen.items())
 
 
-def judge_pool(config: Config) -> list[str]:
-    """Conversation judges: synth.judge.models, or the spine's judges when none are listed."""
-    return list(config.synth.judge.models or config.judges)

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
-from ..judging import stable_id
-from ..llm import ChatRequest, ChatResult, Gateway, RunStats
+from ..ids import rng_for, stable_id
+from ..llm import ChatRequest, ChatResult, Gateway, RunStats, merge_stats
 from ..warehouse import columns
 from . import templates
-from .common import eval_llms, merge_stats, rng_for, synth_configured, user_model
+from .common import eval_llms, synth_configured, user_model
 from .personas import SAMPLE_STRIDE, persona_views
 
 OPENING_ATTEMPTS = 3
@@ -187,7 +187,8 @@ def generate_conversations(gateway: Gateway, config: Config, personas: pd.DataFr
     conv_rows = [_conversation_row(c) for c in live]
     msg_rows = [r for c in live for r in c.rows]
     return ConversationResult(pd.DataFrame(conv_rows, columns=columns("conversations")),
-                              pd.DataFrame(msg_rows, columns=columns("conversation_messages")), stats, retries)
+                              pd.DataFrame(msg_rows, columns=columns("conversation_messages")), stats,
+                              retries)
 
 
 def _record_turn(conv: _Live, turn: int, first: ChatResult, second: ChatResult) -> bool:
@@ -218,13 +219,14 @@ def message_id(conversation_id: str, turn: int, side: int) -> str:
 def _message(p: ConversationPlan, turn: int, side: int, role: str, model: str, content: str, continued: bool,
              key: str | None) -> dict:
     return {"message_id": message_id(p.conversation_id, turn, side), "conversation_id": p.conversation_id,
-            "turn": turn, "side": side, "role": role, "model": model, "content": content, "continued": continued,
-            "request_key": key}
+            "turn": turn, "side": side, "role": role, "model": model, "content": content,
+            "continued": continued, "request_key": key}
 
 
 def _conversation_row(c: _Live) -> dict:
     p = c.plan
     status = COMPLETE if c.error is None and c.done == p.n_turns else PARTIAL
     return {"conversation_id": p.conversation_id, "persona_id": p.persona_id, "conversation_index": p.index,
-            "user_model": p.user_model, "model_1": p.model_1, "model_2": p.model_2, "n_turns_planned": p.n_turns,
-            "n_turns": c.done, "status": status, "error": c.error, "seed": p.seed}
+            "user_model": p.user_model, "model_1": p.model_1, "model_2": p.model_2,
+            "n_turns_planned": p.n_turns, "n_turns": c.done, "status": status, "error": c.error,
+            "seed": p.seed}

@@ -18,10 +18,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ..config import Config
-from ..llm import ChatRequest, cost_of
-from ..llm.gateway import estimate_input_tokens
+from ..llm import ChatRequest, cost_of, estimate_input_tokens
 from . import templates
-from .common import eval_llms, judge_pool, persona_model, synth_configured, user_model
+from .common import eval_llms, persona_model, synth_configured, user_model
 from .conversations import pair_probabilities
 from .judge import JUDGE_OUTPUT_TOKENS
 from .personas import render_persona_prompt
@@ -96,7 +95,8 @@ def estimate_synth_cost(config: Config) -> pd.DataFrame:
                      "output_tokens": round(tout), "price_input_per_mtok": spec.price_input_per_mtok,
                      "price_output_per_mtok": spec.price_output_per_mtok,
                      "cost_usd": cost_of(spec, tin, tout, batch=spec.batch)})
-    order = {s: i for i, s in enumerate(["personas", "user_opening", "user_followup", "eval_answer", "judge"])}
+    order = {s: i for i, s in enumerate(["personas", "user_opening", "user_followup", "eval_answer",
+                                         "judge"])}
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.sort_values(["stage", "model"], key=lambda s: s.map(order) if s.name == "stage" else s,
                              ignore_index=True)
@@ -104,7 +104,7 @@ def estimate_synth_cost(config: Config) -> pd.DataFrame:
 
 def _judge_for(config: Config, m1: str, m2: str, est_in: float) -> list[tuple[str, float]]:
     """(judge, share of this pair's turns) under the configured choice strategy."""
-    pool = [j for j in judge_pool(config) if j not in (m1, m2)]
+    pool = [j for j in config.conversation_judges if j not in (m1, m2)]
     if not pool:
         return []
     if config.synth.judge.choice_strategy == "random":
@@ -119,7 +119,8 @@ def format_synth_cost(frame: pd.DataFrame) -> str:
         return "nothing planned: no personas or conversations configured"
     shown = frame.astype({"price_input_per_mtok": object, "price_output_per_mtok": object})
     shown.loc[len(shown)] = {"stage": "total", "model": "", "calls": frame["calls"].sum(),
-                             "input_tokens": frame["input_tokens"].sum(), "output_tokens": frame["output_tokens"].sum(),
+                             "input_tokens": frame["input_tokens"].sum(),
+                             "output_tokens": frame["output_tokens"].sum(),
                              "price_input_per_mtok": None, "price_output_per_mtok": None,
                              "cost_usd": frame["cost_usd"].sum()}
     fmt = {"calls": lambda v: f"{v:,.1f}", "input_tokens": lambda v: f"{int(v):,}",

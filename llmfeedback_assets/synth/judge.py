@@ -19,12 +19,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..config import Config
-from ..judging import stable_id
-from ..llm import ChatRequest, Gateway, RunStats, cost_of
-from ..llm.gateway import estimate_input_tokens
+from ..ids import rng_for, stable_id
+from ..llm import ChatRequest, Gateway, RunStats, cost_of, estimate_input_tokens
 from ..warehouse import columns
 from . import templates
-from .common import judge_pool, rng_for
 
 JUDGE_OUTPUT_TOKENS = 200
 
@@ -68,7 +66,7 @@ def turn_items(config: Config, conversations: pd.DataFrame, messages: pd.DataFra
 
 
 def eligible_judges(config: Config, model_1: str, model_2: str) -> list[str]:
-    return [j for j in judge_pool(config) if j not in (model_1, model_2)]
+    return [j for j in config.conversation_judges if j not in (model_1, model_2)]
 
 
 def assign_judge(config: Config, item: TurnItem) -> str | None:
@@ -104,7 +102,8 @@ def judge_conversations(gateway: Gateway, config: Config, conversations: pd.Data
         return JudgeResult(pd.DataFrame(columns=columns("conversation_judgments")), None, 0, len(items),
                            unjudgeable)
     jc = config.synth.judge
-    reqs = [ChatRequest(judge_model, it.messages, temperature=jc.temperature, tag="synth.judge") for it in mine]
+    reqs = [ChatRequest(judge_model, it.messages, temperature=jc.temperature, tag="synth.judge")
+            for it in mine]
     results, stats = gateway.run(reqs)
     rows = []
     for it, res in zip(mine, results, strict=True):
@@ -125,8 +124,9 @@ def judge_conversations(gateway: Gateway, config: Config, conversations: pd.Data
 
 
 def with_judge_timeout(config: Config) -> Config:
-    """A copy of the config whose judge models use `synth.judge.timeout_s` (the gateway reads it per model)."""
-    pool = set(judge_pool(config))
+    """A copy of the config whose judge models use `synth.judge.timeout_s` (the gateway reads it per
+    model)."""
+    pool = set(config.conversation_judges)
     timeout = config.synth.judge.timeout_s
     models = [m.model_copy(update={"timeout_s": timeout}) if m.name in pool else m for m in config.models]
     out = config.model_copy(update={"models": models})

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..config import Config
-from ..judging import stable_id
-from ..llm import ChatRequest, Gateway, RunStats
+from ..ids import rng_for, stable_id
+from ..llm import ChatRequest, Gateway, RunStats, merge_stats
 from ..warehouse import columns
 from . import templates
-from .common import merge_stats, persona_model, rng_for
+from .common import persona_model
 
 PERSONA_ATTEMPTS = 3
 SAMPLE_STRIDE = 100  # sample = item * SAMPLE_STRIDE + attempt: attempts stay below the stride
@@ -41,9 +41,10 @@ class PersonaResult:
     duplicates: int
 
 
-def _row(persona: str, interests: list[str], style: str, source: str, model: str | None, key: str | None) -> dict:
-    return {"persona_id": persona_id(persona), "persona": persona, "interests": list(interests), "style": style,
-            "source": source, "generator_model": model, "request_key": key}
+def _row(persona: str, interests: list[str], style: str, source: str, model: str | None,
+         key: str | None) -> dict:
+    return {"persona_id": persona_id(persona), "persona": persona, "interests": list(interests),
+            "style": style, "source": source, "generator_model": model, "request_key": key}
 
 
 def _rejected(item: str, attempt: int, reason: str, raw: str | None, key: str | None) -> dict:
@@ -51,7 +52,8 @@ def _rejected(item: str, attempt: int, reason: str, raw: str | None, key: str | 
             "request_key": key, "rejected_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
 
 
-def build_personas(gateway: Gateway | None, config: Config, attempts: int = PERSONA_ATTEMPTS) -> PersonaResult:
+def build_personas(gateway: Gateway | None, config: Config,
+                   attempts: int = PERSONA_ATTEMPTS) -> PersonaResult:
     """Configured personas, then `generate_num_personas` generated ones (in parallel, retried when invalid).
 
     With `use_personas: false` the table holds one generic persona, so every conversation still has a user.

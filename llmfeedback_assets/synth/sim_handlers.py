@@ -129,6 +129,8 @@ def _judge(ctx: sim.SimContext, messages) -> str:
             f"{sim.true_score(question, r2)}; {verdict}.\nPreference: [[{pref}]]")
 
 
-sim.register("synth.persona", _is_persona, _persona)
-sim.register("synth.user", _is_user, _user)
-sim.register("synth.judge", _is_judge, _judge)
+def register() -> None:
+    """Teach the simulator the synth roles' templates (called once by `synth/__init__.py`; idempotent)."""
+    sim.register("synth.persona", _is_persona, _persona)
+    sim.register("synth.user", _is_user, _user)
+    sim.register("synth.judge", _is_judge, _judge)

@@ -1,6 +1,8 @@
-"""DuckDB warehouse: schemas and safe, short, retried writes."""
+"""The one DuckDB module: every table declared once (tables/), and safe, short, retried writes (store)."""
 
-from .schema import TABLES, columns, register_table
-from .store import Warehouse, WarehouseDataError, WarehouseLockTimeout
+from .store import Warehouse, WarehouseLockTimeout
+from .table import Column, Table, WarehouseDataError
+from .tables import TABLES, columns, empty, table
 
-__all__ = ["TABLES", "Warehouse", "WarehouseDataError", "WarehouseLockTimeout", "columns", "register_table"]
+__all__ = ["TABLES", "Column", "Table", "Warehouse", "WarehouseDataError", "WarehouseLockTimeout", "columns",
+           "empty", "table"]

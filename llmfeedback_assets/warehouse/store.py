@@ -12,15 +12,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from . import schema
+from .table import WarehouseDataError
+from .tables import TABLES
+from .tables import table as declared
 
 
 class WarehouseLockTimeout(RuntimeError):
     pass
-
-
-class WarehouseDataError(ValueError):
-    """A frame that must not be written (missing columns, null or duplicate keys); nothing was written."""
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -76,22 +74,22 @@ class Warehouse:
             con.execute("COMMIT")
 
     def ensure_schema(self) -> None:
-        pending = [t for t in schema.TABLES if t not in self._ready]
+        pending = [t for t in TABLES if t not in self._ready]
         if not pending:
             return
         with self.connect() as con:
-            for table in pending:
-                con.execute(schema.ddl(table))
-                self._migrate(con, table)
+            for name in pending:
+                con.execute(TABLES[name].ddl())
+                self._migrate(con, name)
         self._ready.update(pending)
 
     @staticmethod
-    def _migrate(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    def _migrate(con: duckdb.DuckDBPyConnection, name: str) -> None:
         """Add columns that a newer schema declares; never drop or retype existing ones."""
-        have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
-        for name, typ in schema.TABLES[table]:
-            if name not in have:
-                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {typ.replace("PRIMARY KEY", "")}')
+        have = {r[0] for r in con.execute(f'DESCRIBE "{name}"').fetchall()}
+        for col in TABLES[name].columns:
+            if col.name not in have:
+                con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col.name}" {col.type}')
 
     # -- reads -----------------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:
@@ -100,7 +98,7 @@ class Warehouse:
             return con.execute(sql, params or []).df()
 
     def table(self, name: str, where: str = "", params: Sequence | None = None) -> pd.DataFrame:
-        cols = ", ".join(f'"{c}"' for c in schema.columns(name))
+        cols = ", ".join(f'"{c}"' for c in declared(name).column_names)
         return self.query(f'SELECT {cols} FROM "{name}" {where}', params)
 
     def count(self, name: str, where: str = "", params: Sequence | None = None) -> int:
@@ -108,26 +106,12 @@ class Warehouse:
 
     # -- writes ----------------------------------------------------------------------------------------
     @staticmethod
-    def _frame(table: str, df: pd.DataFrame) -> pd.DataFrame:
-        """The frame in declared column order, validated before any write: the frame type of every table.
+    def _frame(name: str, df: pd.DataFrame) -> pd.DataFrame:
+        """The frame in declared column order, validated (pandera) before any write.
 
         Assets write to DuckDB themselves, so a Dagster output type would only run after the write; checking
         here is what keeps bad rows out of the table."""
-        cols = schema.columns(table)
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise WarehouseDataError(f"{table}: frame lacks column(s) {missing}; nothing was written")
-        for name, typ in schema.TABLES[table]:
-            if "PRIMARY KEY" not in typ:
-                continue
-            keys = df[name]
-            if keys.isna().any():
-                raise WarehouseDataError(f"{table}.{name}: {int(keys.isna().sum())} row(s) without a key; "
-                                         "nothing was written")
-            dupes = keys[keys.duplicated()].unique()
-            if len(dupes):
-                raise WarehouseDataError(f"{table}.{name}: duplicate key(s) {list(dupes[:3])}; nothing was written")
-        return df[cols]
+        return declared(name).validate(df)
 
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, verb: str = "INSERT") -> None:
@@ -167,7 +151,8 @@ class Warehouse:
         for table, frame in checked.items():
             for col, val in (where or {}).items():
                 if (frame[col] != val).any():
-                    raise WarehouseDataError(f"{table}: rows outside the slice {col}={val!r}; nothing was written")
+                    raise WarehouseDataError(f"{table}: rows outside the slice {col}={val!r}; "
+                                             "nothing was written")
         clause = " AND ".join(f'"{c}" = ?' for c in where) if where else ""
         with self.transaction() as con:
             for table, frame in checked.items():

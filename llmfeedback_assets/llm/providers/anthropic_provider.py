@@ -56,7 +56,8 @@ class AnthropicProvider:
     @staticmethod
     def body(spec: ModelSpec, req: ChatRequest, temperature: float, max_tokens: int) -> dict:
         system, messages = split_system(req)
-        body = {"model": spec.model_id, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
+        body = {"model": spec.model_id, "messages": messages, "temperature": temperature,
+                "max_tokens": max_tokens}
         if system:
             body["system"] = system
         return body
@@ -65,13 +66,15 @@ class AnthropicProvider:
         try:
             return await coro
         except anthropic.APIStatusError as exc:
-            raise classify_status_error(spec.name, exc.status_code, _body(exc), exc.response.headers) from None
+            raise classify_status_error(spec.name, exc.status_code, _body(exc),
+                                        exc.response.headers) from None
         except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
             raise ProviderError(f"model {spec.name}: {type(exc).__name__}: {exc}", retryable=True) from None
         except (anthropic.APIError, ValueError) as exc:
             raise malformed(spec.name, f"{type(exc).__name__}: {exc}") from None
 
-    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float, max_tokens: int) -> ProviderReply:
+    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float,
+                       max_tokens: int) -> ProviderReply:
         raw = await self._sdk(spec, self.client(spec).post(
             "/v1/messages", body=self.body(spec, req, temperature, max_tokens), cast_to=bytes))
         return parse_message(spec.name, raw)

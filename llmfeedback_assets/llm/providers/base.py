@@ -1,4 +1,5 @@
-"""Provider interface: one async call, errors classified for the gateway's retry policy; optional batch API."""
+"""Provider interface: one async call, errors classified for the gateway's retry policy; optional batch
+API."""
 
 from __future__ import annotations
 
@@ -15,16 +16,21 @@ from ..types import ChatRequest, ProviderError, ProviderReply
 # model name); 400/422 concern one request (e.g. a prompt longer than the context).
 RUN_FATAL_STATUSES = {401, 403, 404}
 REQUEST_FATAL_STATUSES = {400, 422}
-_CAUSES = {400: "bad request", 401: "authentication failed (check the API key variable)", 403: "permission denied",
-           404: "model or endpoint not found", 422: "unprocessable request"}
+_CAUSES = {400: "bad request", 401: "authentication failed (check the API key variable)",
+           403: "permission denied", 404: "model or endpoint not found", 422: "unprocessable request"}
 
 
 class Provider(Protocol):
+    """One model API. A provider with `supports_batch` also has `submit_batch(spec, items) -> batch id`,
+    `poll_batch(spec, batch_id) -> BatchState` and `fetch_batch(spec, batch_id) -> list[BatchOutcome]`,
+    which batch.py calls."""
+
     name: str
     local: bool  # no remote server to protect: skip the rate limiter
     supports_batch: bool
 
-    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float, max_tokens: int) -> ProviderReply:
+    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float,
+                       max_tokens: int) -> ProviderReply:
         """Return the reply or raise ProviderError (retryable or not)."""
         ...
 
@@ -52,14 +58,6 @@ class BatchOutcome:
     key: str
     reply: ProviderReply | None = None
     error: ProviderError | None = None  # retryable errors (and expiry) are resubmitted
-
-
-class BatchProvider(Protocol):
-    async def submit_batch(self, spec: ModelSpec, items: list[BatchItem]) -> str: ...
-
-    async def poll_batch(self, spec: ModelSpec, batch_id: str) -> BatchState: ...
-
-    async def fetch_batch(self, spec: ModelSpec, batch_id: str) -> list[BatchOutcome]: ...
 
 
 def parse_retry_after(headers) -> float | None:
@@ -101,7 +99,8 @@ def classify_status_error(model: str, status: int, body_text: str, headers) -> P
     if status == 429 or status >= 500 or status in (408, 409):
         return ProviderError(f"model {model}: HTTP {status}: {snippet[:120]}", retryable=True,
                              retry_after_s=parse_retry_after(headers), status=status)
-    return ProviderError(f"model {model}: unexpected HTTP {status}: {snippet}", retryable=False, status=status)
+    return ProviderError(f"model {model}: unexpected HTTP {status}: {snippet}", retryable=False,
+                         status=status)
 
 
 def fast_http_client(sdk) -> object | None:

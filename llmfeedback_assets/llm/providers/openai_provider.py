@@ -57,22 +57,26 @@ class OpenAIProvider:
 
     @staticmethod
     def body(spec: ModelSpec, req: ChatRequest, temperature: float, max_tokens: int) -> dict:
-        # The official API renamed the output cap; compatible servers (vLLM, Ollama, llama.cpp) know max_tokens.
+        # The official API renamed the output cap; compatible servers (vLLM, Ollama, llama.cpp) know
+        # max_tokens.
         cap = "max_completion_tokens" if spec.base_url is None else "max_tokens"
-        return {"model": spec.model_id, "messages": req.message_dicts(), "temperature": temperature, cap: max_tokens}
+        return {"model": spec.model_id, "messages": req.message_dicts(), "temperature": temperature,
+                cap: max_tokens}
 
     async def _sdk(self, spec: ModelSpec, coro):
         """Await one SDK call, turning every failure into a classified ProviderError."""
         try:
             return await coro
         except openai.APIStatusError as exc:
-            raise classify_status_error(spec.name, exc.status_code, _body(exc), exc.response.headers) from None
+            raise classify_status_error(spec.name, exc.status_code, _body(exc),
+                                        exc.response.headers) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise ProviderError(f"model {spec.name}: {type(exc).__name__}: {exc}", retryable=True) from None
         except (openai.APIError, ValueError) as exc:  # ValueError: a body that is not JSON
             raise malformed(spec.name, f"{type(exc).__name__}: {exc}") from None
 
-    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float, max_tokens: int) -> ProviderReply:
+    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float,
+                       max_tokens: int) -> ProviderReply:
         raw = await self._sdk(spec, self.client(spec).post(
             "/chat/completions", body=self.body(spec, req, temperature, max_tokens), cast_to=bytes))
         return parse_chat_completion(spec.name, raw)
@@ -80,11 +84,13 @@ class OpenAIProvider:
     # -- Batch API -------------------------------------------------------------------------------------
     async def submit_batch(self, spec: ModelSpec, items: list[BatchItem]) -> str:
         lines = [json.dumps({"custom_id": it.key, "method": "POST", "url": "/v1/chat/completions",
-                             "body": self.body(spec, it.req, it.temperature, it.max_tokens)}, ensure_ascii=False)
+                             "body": self.body(spec, it.req, it.temperature, it.max_tokens)},
+                            ensure_ascii=False)
                  for it in items]
         data = ("\n".join(lines) + "\n").encode("utf-8")
         client = self.client(spec)
-        f = await self._sdk(spec, client.files.create(file=(f"llmfeedback-{spec.name}.jsonl", data), purpose="batch"))
+        f = await self._sdk(spec, client.files.create(file=(f"llmfeedback-{spec.name}.jsonl", data),
+                                                      purpose="batch"))
         b = await self._sdk(spec, client.batches.create(
             input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h",
             metadata={"source": "llmfeedback", "model": spec.name}))
@@ -97,7 +103,8 @@ class OpenAIProvider:
         if b.status == "failed":
             errs = [getattr(e, "message", str(e)) for e in ((b.errors and b.errors.data) or [])]
             detail = "; ".join(errs) or "batch failed validation"
-        return BatchState(ended=b.status in _ENDED, status=b.status, detail=detail, failed=b.status == "failed")
+        return BatchState(ended=b.status in _ENDED, status=b.status, detail=detail,
+                          failed=b.status == "failed")
 
     async def fetch_batch(self, spec: ModelSpec, batch_id: str) -> list[BatchOutcome]:
         client = self.client(spec)
@@ -121,7 +128,8 @@ class OpenAIProvider:
 
 
 def _batch_line(model: str, line: str) -> BatchOutcome | None:
-    """One line of a batch output or error file; None when the line is unreadable (the item is resubmitted)."""
+    """One line of a batch output or error file; None when the line is unreadable (the item is
+    resubmitted)."""
     try:
         row = json.loads(line)
         key = str(row["custom_id"])
@@ -138,7 +146,8 @@ def _batch_line(model: str, line: str) -> BatchOutcome | None:
                                                             json.dumps(resp.get("body")), None))
     code = (err or {}).get("code", "unknown") if isinstance(err, dict) else "unknown"
     message = (err or {}).get("message", "") if isinstance(err, dict) else ""
-    return BatchOutcome(key, error=ProviderError(f"model {model}: batch item {code}: {message}", retryable=True))
+    return BatchOutcome(key, error=ProviderError(f"model {model}: batch item {code}: {message}",
+                                                 retryable=True))
 
 
 def _body(exc) -> str:

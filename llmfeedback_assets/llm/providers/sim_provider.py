@@ -16,7 +16,8 @@ class SimProvider:
     local = True
     supports_batch = False
 
-    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float, max_tokens: int) -> ProviderReply:
+    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float,
+                       max_tokens: int) -> ProviderReply:
         key = request_key("sim", spec.model_id, req, temperature, max_tokens)
         text = sim.simulate(spec, list(req.messages), key)
         return ProviderReply(text=text, input_tokens=sum(approx_tokens(c) for _, c in req.messages),

@@ -82,7 +82,8 @@ class _LocalModel:
     def n_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def generate(self, prompts: list[str], temperature: float, max_new: int, seed: int) -> list[tuple[str, int, int]]:
+    def generate(self, prompts: list[str], temperature: float, max_new: int,
+                 seed: int) -> list[tuple[str, int, int]]:
         """(text, input tokens, output tokens) per prompt; one forward batch."""
         import torch
 
@@ -171,7 +172,8 @@ class TransformersProvider:
                                         retryable=False, fatal=True) from None
         return self._models[spec.name]
 
-    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float, max_tokens: int) -> ProviderReply:
+    async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float,
+                       max_tokens: int) -> ProviderReply:
         await self._model(spec)
         q = self._queues.setdefault(spec.name, _Queue())
         fut = asyncio.get_running_loop().create_future()
@@ -185,7 +187,8 @@ class TransformersProvider:
         while q.items:
             await asyncio.sleep(0)  # let callers that are starting right now join this batch
             first = q.items[0]
-            group = [w for w in q.items if (w.temperature, w.max_tokens) == (first.temperature, first.max_tokens)]
+            group = [w for w in q.items
+                     if (w.temperature, w.max_tokens) == (first.temperature, first.max_tokens)]
             group = group[: max(1, spec.max_concurrency)]
             taken = {id(w) for w in group}
             q.items = [w for w in q.items if id(w) not in taken]

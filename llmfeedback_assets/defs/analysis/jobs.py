@@ -1,0 +1,8 @@
+"""Named jobs of the analysis area."""
+
+import dagster as dg
+
+refresh_analysis = dg.define_asset_job(
+    "refresh_analysis", selection=dg.AssetSelection.groups("analysis"),
+    description="Recompute leaderboards and judge analysis from the stored judgments.",
+)

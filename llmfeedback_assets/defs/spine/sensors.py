@@ -1,0 +1,92 @@
+"""Sensors and the schedule: llmfeedback runs itself the way a Dagster user expects.
+
+- `new_prompt_files_sensor` ingests each new or changed file in the incoming folder (content hash as run
+  key, a cursor that survives restarts); judgments and leaderboards follow through declarative automation,
+  and the gateway's journal makes the follow-up runs pay only for the new prompts.
+- `judge_models_sensor` keeps the judge_model partitions equal to the config.
+- `nightly_judging` backfills every judge partition that never materialized or whose inputs changed.
+"""
+
+import json
+
+import dagster as dg
+
+from ...ids import file_hash
+from ...ingest import incoming_files, read_prompt_file
+from ..partitions import JUDGE_PARTITIONS_NAME, judge_model_partitions, judge_partition_changes
+from ..resources import LLMFeedbackResource
+from .jobs import ingest_and_respond, judge_everything
+
+
+@dg.sensor(job=ingest_and_respond, minimum_interval_seconds=30,
+           description="Watches the incoming folder (config `incoming_dir`); each new or changed file "
+                       "triggers ingestion and responses. Files that fail to parse are reported in the tick "
+                       "and land in `rejected_inputs`; they never block other files.")
+def new_prompt_files_sensor(context: dg.SensorEvaluationContext, llmfeedback: LLMFeedbackResource):
+    config = llmfeedback.load()
+    folder = config.resolve(config.incoming_dir)
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    if not folder.is_dir():
+        return dg.SkipReason(f"incoming folder {folder} does not exist")
+    runs = []
+    for path in incoming_files(folder):
+        name = path.relative_to(folder).as_posix()
+        if not path.is_file():  # a broken link: the prompts asset records it as rejected
+            continue
+        digest = file_hash(path)
+        if seen.get(name) == digest:
+            continue
+        seen[name] = digest
+        records, rejected = read_prompt_file(path)
+        if rejected:
+            first = rejected[0]
+            context.log.warning(f"{name}: {len(records)} prompt(s), {len(rejected)} rejected line(s) "
+                                f"(line {first.line}: {first.reason})")
+        runs.append(dg.RunRequest(run_key=f"{name}:{digest}", tags={"llmfeedback/incoming_file": name}))
+    cursor = json.dumps(seen, sort_keys=True)
+    if not runs:
+        return dg.SensorResult(skip_reason="no new or changed files", cursor=cursor)
+    return dg.SensorResult(run_requests=runs, cursor=cursor)
+
+
+@dg.sensor(minimum_interval_seconds=60, job=judge_everything, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Keeps the judge_model partitions equal to the config's judges: adds new judges and "
+                       "requests a run for each; a removed judge's partition is kept (its data stays) and "
+                       "reported.")
+def judge_models_sensor(context: dg.SensorEvaluationContext, llmfeedback: LLMFeedbackResource):
+    judges = llmfeedback.load().judge_partitions
+    added, stale = judge_partition_changes(
+        context.instance.get_dynamic_partitions(JUDGE_PARTITIONS_NAME), judges)
+    note = f"added judge partitions {added}" if added else "judge partitions match the config"
+    if stale:
+        note += f"; kept partitions of judges no longer configured: {stale}"
+    context.log.info(note)
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=j, run_key=f"judge-added-{j}") for j in added],
+        dynamic_partitions_requests=[judge_model_partitions.build_add_request(added)] if added else [],
+        skip_reason=None if added else note,
+    )
+
+
+def stale_judge_partitions(instance: dg.DagsterInstance, judges: list[str]) -> list[str]:
+    """Judges whose partition never materialized, or materialized before the latest responses."""
+    done = instance.get_latest_storage_id_by_partition(
+        dg.AssetKey("judgments"), dg.DagsterEventType.ASSET_MATERIALIZATION)
+    latest = instance.fetch_materializations(dg.AssetKey("responses"), limit=1).records
+    inputs_at = latest[0].storage_id if latest else -1
+    return [j for j in judges if j not in done or done[j] < inputs_at]
+
+
+@dg.schedule(cron_schedule="0 2 * * *", job=judge_everything, execution_timezone="UTC",
+             description="Nightly: backfill every judge partition whose inputs changed or that never "
+                         "materialized. Leaderboards and agreement follow by declarative automation.")
+def nightly_judging(context: dg.ScheduleEvaluationContext, llmfeedback: LLMFeedbackResource):
+    stale = stale_judge_partitions(context.instance, llmfeedback.load().judge_partitions)
+    if not stale:
+        return dg.SkipReason("every judge partition is up to date")
+    day = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    return [dg.RunRequest(partition_key=j, run_key=f"nightly-{day}-{j}") for j in stale]
+
+
+spine_sensors = [new_prompt_files_sensor, judge_models_sensor]
+spine_schedules = [nightly_judging]

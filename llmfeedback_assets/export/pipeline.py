@@ -1,0 +1,341 @@
+"""Bulk-load personas (as synthetic users), chats, turns, messages and evals into a SQL database.
+
+Any SQLAlchemy URL works: a SQLite file by default, PostgreSQL in production. The schema is created when
+absent. Guarantees:
+- idempotent: ids are the warehouse's content hashes; rows already present are skipped (INSERT ... ON
+  CONFLICT DO NOTHING on SQLite and PostgreSQL, INSERT IGNORE on MySQL, and on any other database a plain
+  insert of the rows a lookup found missing), so exporting the same data twice inserts nothing twice;
+- atomic per chat: a chat and all its turns, messages and evals are written in one transaction (one per
+  batch of `batch_size` chats), so an export killed half-way leaves whole chats or none, and a rerun adds
+  what is missing;
+- traceable: every row carries the id of the backfill job that inserted it; `backfill_jobs` keeps each job's
+  start, end (NULL if it never finished) and row counts.
+A chat that was partial and is complete in the warehouse now gets its new turns and its updated status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ..ids import stable_id
+from ..warehouse import Warehouse
+from .schema import CHAT_TABLES, PRIMARY_KEYS, UPDATABLE, product_metadata
+
+log = logging.getLogger("llmfeedback.export")
+
+LOOKUP_CHUNK = 500  # ids per IN (...) lookup: far below every database's bound-parameter limit
+
+
+class ExportError(RuntimeError):
+    """Data that cannot be exported as it stands (named, with the offending ids)."""
+
+
+# -- warehouse rows -> product rows ---------------------------------------------------------------------
+@dataclass
+class BackfillData:
+    """Product rows, one frame per table, columns named as in the product schema (no job id yet)."""
+
+    users: pd.DataFrame
+    chats: pd.DataFrame
+    turns: pd.DataFrame
+    messages: pd.DataFrame
+    evals: pd.DataFrame
+
+    def frame(self, table: str) -> pd.DataFrame:
+        return {"synthetic_users": self.users, "chats": self.chats, "turns": self.turns,
+                "messages": self.messages, "evals": self.evals}[table]
+
+    def counts(self) -> dict[str, int]:
+        return {t: len(self.frame(t)) for t in ("synthetic_users", *CHAT_TABLES)}
+
+
+def turn_id(conversation_id: str, turn: int) -> str:
+    return stable_id("turn", conversation_id, int(turn))
+
+
+def backfill_rows(personas: pd.DataFrame, conversations: pd.DataFrame, messages: pd.DataFrame,
+                  judgments: pd.DataFrame) -> BackfillData:
+    """Map the warehouse tables (personas, conversations, conversation_messages, conversation_judgments)."""
+    missing = sorted(set(conversations["persona_id"]) - set(personas["persona_id"]))
+    if missing:
+        raise ExportError(f"conversations refer to {len(missing)} persona(s) missing from `personas` "
+                          f"(e.g. {missing[:3]}): materialize personas and conversations together")
+    users = pd.DataFrame({
+        "user_id": personas["persona_id"], "persona": personas["persona"],
+        "interests": [json.dumps([str(i) for i in (v if v is not None else [])])
+                      for v in personas["interests"]],
+        "style": personas["style"], "origin": personas["source"]})
+    chats = pd.DataFrame({
+        "chat_id": conversations["conversation_id"], "user_id": conversations["persona_id"],
+        "user_model": conversations["user_model"], "model_1": conversations["model_1"],
+        "model_2": conversations["model_2"], "planned_turns": conversations["n_turns_planned"].astype(int),
+        "n_turns": conversations["n_turns"].astype(int), "status": conversations["status"],
+        "error": conversations["error"]})
+    known = set(chats["chat_id"])
+    messages = messages[messages["conversation_id"].isin(known)]
+    tids = [turn_id(c, t) for c, t in zip(messages["conversation_id"], messages["turn"], strict=True)]
+    msgs = pd.DataFrame({
+        "message_id": messages["message_id"].to_numpy(), "chat_id": messages["conversation_id"].to_numpy(),
+        "turn_id": tids, "side": messages["side"].astype(int).to_numpy(), "role": messages["role"].to_numpy(),
+        "model": messages["model"].to_numpy(), "content": messages["content"].to_numpy()})
+    firsts = messages.drop_duplicates(["conversation_id", "turn"])
+    cont = (messages[messages["continued"].fillna(False).astype(bool)]
+            .set_index(["conversation_id", "turn"])["side"])
+    turns = pd.DataFrame({
+        "turn_id": [turn_id(c, t) for c, t in zip(firsts["conversation_id"], firsts["turn"], strict=True)],
+        "chat_id": firsts["conversation_id"].to_numpy(), "turn_index": firsts["turn"].astype(int).to_numpy(),
+        "continued_side": [cont.get((c, t))
+                           for c, t in zip(firsts["conversation_id"], firsts["turn"], strict=True)]})
+    turns["continued_side"] = turns["continued_side"].astype("Int64")
+    have_turns = set(turns["turn_id"])
+    judged = judgments[judgments["conversation_id"].isin(known)]
+    evals = pd.DataFrame({
+        "eval_id": judged["judgment_id"].to_numpy(), "chat_id": judged["conversation_id"].to_numpy(),
+        "turn_id": [turn_id(c, t) for c, t in zip(judged["conversation_id"], judged["turn"], strict=True)],
+        "judge_model": judged["judge_model"].to_numpy(),
+        "preference": judged["preference"].astype("Int64").to_numpy(),
+        "score_1": judged["score_1"].to_numpy(), "score_2": judged["score_2"].to_numpy(),
+        "parse_status": judged["parse_status"].to_numpy()})
+    evals = evals[evals["turn_id"].isin(have_turns)]  # a judgment of a turn that is no longer stored
+    return BackfillData(users.reset_index(drop=True), chats.reset_index(drop=True),
+                        turns.reset_index(drop=True), msgs.reset_index(drop=True),
+                        evals.reset_index(drop=True))
+
+
+def load_backfill_data(warehouse: Warehouse) -> BackfillData:
+    """The synth tables as they stand in the warehouse."""
+    return backfill_rows(warehouse.table("personas"), warehouse.table("conversations"),
+                         warehouse.table("conversation_messages"), warehouse.table("conversation_judgments"))
+
+
+# -- the export -----------------------------------------------------------------------------------------
+@dataclass
+class ExportReport:
+    job_id: str
+    url: str  # password hidden
+    inserted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    seconds: float = 0.0
+
+    def as_metadata(self) -> dict:
+        return {"backfill_job_id": self.job_id, "database": self.url, "batches": self.batches,
+                **{f"inserted/{t}": n for t, n in self.inserted.items()},
+                **{f"updated/{t}": n for t, n in self.updated.items()}, "export_s": round(self.seconds, 3)}
+
+
+def resolve_database_url(url: str, root: Path) -> str:
+    """A relative SQLite path is taken relative to the project root (not the working directory); its folder
+    is created."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+            and not parsed.database.startswith("file:"):
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            path = root / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        parsed = parsed.set(database=str(path))
+    return parsed.render_as_string(hide_password=False)
+
+
+def export_backfill(url: str | sa.Engine, data: BackfillData, *, job_id: str | None = None,
+                    batch_size: int = 200, schema: str | None = None, source: str = "", pause_s: float = 0.0,
+                    progress: Callable[[str], None] | None = None) -> ExportReport:
+    """Write `data` into the database at `url`; see the module docstring for the guarantees.
+
+    job_id: recorded on every row this call inserts (default: a new UUID); a Dagster asset passes its run id.
+    batch_size: chats (with their turns, messages and evals) or users per transaction.
+    schema: a database schema to create the tables in (PostgreSQL), created if absent.
+    pause_s: sleep between batches (lets a test or a demo interrupt an export half-way).
+    """
+    if batch_size <= 0:
+        raise ValueError("batch_size must be positive")
+    engine = url if isinstance(url, sa.Engine) else sa.create_engine(url)
+    owns_engine = not isinstance(url, sa.Engine)
+    job_id = job_id or uuid.uuid4().hex
+    report = ExportReport(job_id, engine.url.render_as_string(hide_password=True),
+                          {t: 0 for t in ("synthetic_users", *CHAT_TABLES)}, {"chats": 0})
+    t0 = time.monotonic()
+    say = progress or log.info
+    try:
+        md = _create_schema(engine, schema)
+        tables = md.tables
+        jobs = _table(tables, "backfill_jobs", schema)
+        with engine.begin() as con:
+            if con.execute(sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)).first() is None:
+                con.execute(jobs.insert().values(job_id=job_id, source=source, status="running",
+                                                 started_at=_now(), finished_at=None))
+        users = _records(data.users, job_id)
+        for start in range(0, len(users), batch_size):
+            with engine.begin() as con:
+                report.inserted["synthetic_users"] += _insert_new(
+                    con, _table(tables, "synthetic_users", schema), users[start:start + batch_size])
+            report.batches += 1
+            _pause(pause_s)
+        by_chat = {t: _group(data.frame(t), job_id) for t in CHAT_TABLES}
+        chat_ids = list(data.chats["chat_id"])
+        for start in range(0, len(chat_ids), batch_size):
+            ids = chat_ids[start:start + batch_size]
+            with engine.begin() as con:  # one transaction: whole chats or nothing
+                for t in CHAT_TABLES:
+                    rows = [r for cid in ids for r in by_chat[t].get(cid, ())]
+                    table = _table(tables, t, schema)
+                    report.inserted[t] += _insert_new(con, table, rows)
+                    if t in UPDATABLE:
+                        report.updated[t] += _update_changed(con, table, rows, UPDATABLE[t])
+            report.batches += 1
+            say(f"backfill {job_id}: {min(start + batch_size, len(chat_ids))}/{len(chat_ids)} chats")
+            _pause(pause_s)
+        report.seconds = time.monotonic() - t0
+        with engine.begin() as con:
+            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(
+                status="complete", finished_at=_now(), inserted=json.dumps(report.inserted, sort_keys=True)))
+        return report
+    except BaseException:
+        try:
+            with engine.begin() as con:
+                jobs = _table(product_metadata(schema).tables, "backfill_jobs", schema)
+                con.execute(jobs.update().where(jobs.c.job_id == job_id).values(
+                    status="failed", finished_at=_now(),
+                    inserted=json.dumps(report.inserted, sort_keys=True)))
+        except Exception:  # noqa: BLE001 - the original error matters more
+            pass
+        raise
+    finally:
+        if owns_engine:
+            engine.dispose()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _pause(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+def _table(tables, name: str, schema: str | None) -> sa.Table:
+    return tables[f"{schema}.{name}" if schema else name]
+
+
+def _create_schema(engine: sa.Engine, schema: str | None) -> sa.MetaData:
+    md = product_metadata(schema)
+    with engine.begin() as con:
+        if schema and not sa.inspect(con).has_schema(schema):
+            con.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+        md.create_all(con, checkfirst=True)
+    return md
+
+
+def _clean(v):
+    """Plain Python values for the driver (no numpy scalars, no pandas NA)."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float) and v != v:
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def _records(frame: pd.DataFrame, job_id: str) -> list[dict]:
+    cols = list(frame.columns)
+    return [{**{c: _clean(v) for c, v in zip(cols, row, strict=True)}, "backfill_job_id": job_id}
+            for row in frame.itertuples(index=False, name=None)]
+
+
+def _group(frame: pd.DataFrame, job_id: str) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in _records(frame, job_id):
+        out.setdefault(r["chat_id"], []).append(r)
+    return out
+
+
+def _existing(con: sa.Connection, table: sa.Table, key: str, ids: Iterable[str]) -> set[str]:
+    ids = list(ids)
+    col = table.c[key]
+    found: set[str] = set()
+    for i in range(0, len(ids), LOOKUP_CHUNK):
+        found |= {r[0] for r in con.execute(sa.select(col).where(col.in_(ids[i:i + LOOKUP_CHUNK])))}
+    return found
+
+
+def _insert_new(con: sa.Connection, table: sa.Table, rows: list[dict]) -> int:
+    """Insert the rows whose primary key is absent; return how many were inserted."""
+    if not rows:
+        return 0
+    key = PRIMARY_KEYS[table.name]
+    have = _existing(con, table, key, (r[key] for r in rows))
+    new = [r for r in rows if r[key] not in have]
+    if not new:
+        return 0
+    stmt = _insert_ignoring_conflicts(con, table)
+    if isinstance(stmt, sa.Insert) and con.dialect.insert_executemany_returning:
+        # RETURNING counts the rows really inserted, and lets SQLAlchemy batch them into multi-row VALUES
+        # statements (PostgreSQL's ON CONFLICT without it goes row by row through the driver's executemany).
+        return len(con.execute(stmt.returning(table.c[key]), new).all())
+    con.execute(stmt, new)
+    return len(new)
+
+
+def _insert_ignoring_conflicts(con: sa.Connection, table: sa.Table):
+    """An INSERT that skips rows a concurrent writer inserted since the lookup."""
+    dialect = con.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert(table).on_conflict_do_nothing()
+    if dialect in ("mysql", "mariadb"):
+        return table.insert().prefix_with("IGNORE")
+    return table.insert()
+
+
+def _update_changed(con: sa.Connection, table: sa.Table, rows: list[dict], cols: tuple[str, ...]) -> int:
+    """Bring the mutable columns of existing rows up to date (the job id of the creator is kept)."""
+    if not rows:
+        return 0
+    key = PRIMARY_KEYS[table.name]
+    wanted = {r[key]: r for r in rows}
+    ids = list(wanted)
+    changed = []
+    for i in range(0, len(ids), LOOKUP_CHUNK):
+        stmt = (sa.select(table.c[key], *(table.c[c] for c in cols))
+                .where(table.c[key].in_(ids[i:i + LOOKUP_CHUNK])))
+        for rec in con.execute(stmt).mappings():
+            new = wanted[rec[key]]
+            if any(rec[c] != new[c] for c in cols):
+                changed.append(new)
+    for new in changed:
+        con.execute(table.update().where(table.c[key] == new[key]).values({c: new[c] for c in cols}))
+    return len(changed)
+
+
+def count_rows(url: str | sa.Engine, schema: str | None = None) -> dict[str, int]:
+    """Rows per product table (tables that do not exist yet count 0)."""
+    engine = url if isinstance(url, sa.Engine) else sa.create_engine(url)
+    try:
+        md = product_metadata(schema)
+        out = {}
+        with engine.connect() as con:
+            names = set(sa.inspect(con).get_table_names(schema=schema))
+            for name in ("backfill_jobs", "synthetic_users", *CHAT_TABLES):
+                out[name] = (con.execute(sa.select(sa.func.count())
+                                         .select_from(_table(md.tables, name, schema)))
+                             .scalar_one() if name in names else 0)
+        return out
+    finally:
+        if not isinstance(url, sa.Engine):
+            engine.dispose()

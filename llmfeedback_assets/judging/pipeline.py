@@ -1,0 +1,149 @@
+"""Responses and judgments as plain functions over DataFrames and the gateway."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..ids import stable_id
+from ..llm import ChatRequest, Gateway, RunStats, merge_stats
+from ..warehouse import columns
+from . import parse, templates
+from .templates import Turn
+
+
+def generate_responses(gateway: Gateway, prompts: pd.DataFrame, responders: list[str],
+                       samples: int = 1) -> tuple[pd.DataFrame, RunStats | None]:
+    """Every responder answers every prompt; turn t sees the conversation so far, including its own
+    answers."""
+    rows: list[dict] = []
+    stats: RunStats | None = None
+    # conversation so far per (prompt, responder, sample): list of (question, answer or None)
+    history: dict[tuple, list[tuple[str, str | None]]] = {}
+    max_turns = int(prompts["n_turns"].max()) if len(prompts) else 0
+    for turn in range(1, max_turns + 1):
+        todo, meta = [], []
+        for p in prompts.itertuples(index=False):
+            if p.n_turns < turn:
+                continue
+            question = list(p.turns)[turn - 1]
+            for model, s in itertools.product(responders, range(samples)):
+                past = history.setdefault((p.prompt_id, model, s), [])
+                rid = stable_id(p.prompt_id, model, turn, s)
+                if any(a is None for _, a in past):
+                    rows.append(_response_row(rid, p.prompt_id, model, turn, s, None, "failed",
+                                              "an earlier turn failed", None))
+                    past.append((question, None))
+                    continue
+                msgs = []
+                for q, a in past:
+                    msgs += [("user", q), ("assistant", a)]
+                msgs.append(("user", question))
+                todo.append(ChatRequest(model=model, messages=tuple(msgs), sample=s, tag="response"))
+                meta.append((rid, p.prompt_id, model, turn, s, question))
+        if not todo:
+            continue
+        results, st = gateway.run(todo)
+        stats = merge_stats(stats, st)
+        for (rid, pid, model, t, s, question), res in zip(meta, results, strict=True):
+            rows.append(_response_row(rid, pid, model, t, s, res.text, res.status, res.error,
+                                      res.request_key))
+            history[(pid, model, s)].append((question, res.text if res.ok else None))
+    frame = pd.DataFrame(rows, columns=columns("responses"))
+    return frame.sort_values(["prompt_id", "responder_model", "turn", "sample"]).reset_index(drop=True), stats
+
+
+def _response_row(rid, pid, model, turn, sample, text, status, error, key) -> dict:
+    return {"response_id": rid, "prompt_id": pid, "responder_model": model, "turn": turn, "sample": sample,
+            "text": text, "status": status, "error": error, "request_key": key}
+
+
+@dataclass
+class JudgeOptions:
+    modes: tuple[str, ...] = ("single", "pairwise")
+    allow_self_judging: bool = False
+
+
+def _turns_of(responses: pd.DataFrame) -> dict[tuple[str, str], dict[int, pd.Series]]:
+    ok = responses[(responses["status"] == "ok") & (responses["sample"] == 0)]
+    out: dict[tuple[str, str], dict[int, pd.Series]] = {}
+    for r in ok.itertuples(index=False):
+        out.setdefault((r.prompt_id, r.responder_model), {})[int(r.turn)] = r
+    return out
+
+
+def plan_judgments(prompts: pd.DataFrame, responses: pd.DataFrame, judge_model: str,
+                   options: JudgeOptions) -> tuple[list[dict], list[ChatRequest]]:
+    """Every request one judge model will be sent (nothing is sent here): plans index into the requests."""
+    by = _turns_of(responses)
+    models = sorted(responses["responder_model"].unique())
+    if not options.allow_self_judging:
+        models = [m for m in models if m != judge_model]
+    plans: list[dict] = []
+    requests: list[ChatRequest] = []
+
+    def ask(messages: list[dict]) -> int:
+        requests.append(ChatRequest.of(judge_model, messages, tag="judgment"))
+        return len(requests) - 1
+
+    for p in prompts.itertuples(index=False):
+        turns, refs = list(p.turns), list(p.reference) if p.reference is not None else []
+        for t in range(1, int(p.n_turns) + 1):
+            question = turns[t - 1]
+            ref = refs[t - 1] if len(refs) >= t and refs[t - 1] else None
+            have = {m: by[(p.prompt_id, m)] for m in models
+                    if (p.prompt_id, m) in by and all(k in by[(p.prompt_id, m)] for k in range(1, t + 1))}
+
+            def hist(m: str, t: int = t, turns: list = turns, have: dict = have) -> list[Turn]:
+                return [Turn(turns[k - 1], have[m][k].text) for k in range(1, t)]
+
+            if "single" in options.modes:
+                for m in sorted(have):
+                    r = have[m][t]
+                    i = ask(templates.render_single(hist(m), question, r.text, ref))
+                    plans.append({"mode": "single", "prompt_id": p.prompt_id, "turn": t, "model_a": m,
+                                  "model_b": None, "ra": r.response_id, "rb": None, "ref": ref is not None,
+                                  "i": i, "j": None})
+            if "pairwise" in options.modes:
+                for a, b in itertools.combinations(sorted(have), 2):
+                    ra, rb = have[a][t], have[b][t]
+                    i = ask(templates.render_pair(hist(a), hist(b), question, ra.text, rb.text, ref))
+                    j = ask(templates.render_pair(hist(b), hist(a), question, rb.text, ra.text, ref))
+                    plans.append({"mode": "pairwise", "prompt_id": p.prompt_id, "turn": t, "model_a": a,
+                                  "model_b": b, "ra": ra.response_id, "rb": rb.response_id,
+                                  "ref": ref is not None, "i": i, "j": j})
+    return plans, requests
+
+
+def judge_responses(gateway: Gateway, prompts: pd.DataFrame, responses: pd.DataFrame, judge_model: str,
+                    options: JudgeOptions) -> tuple[pd.DataFrame, RunStats | None]:
+    """All judgments by one judge model: single grades per turn and pairwise verdicts in both orders."""
+    plans, requests = plan_judgments(prompts, responses, judge_model, options)
+    if not requests:
+        return pd.DataFrame(columns=columns("judgments")), None
+    results, stats = gateway.run(requests)
+    rows = [_judgment_row(judge_model, plan, results) for plan in plans]
+    return pd.DataFrame(rows, columns=columns("judgments")), stats
+
+
+def _judgment_row(judge_model: str, plan: dict, results) -> dict:
+    first = results[plan["i"]]
+    row = {"judgment_id": stable_id(judge_model, plan["mode"], plan["prompt_id"], plan["turn"],
+                                    plan["model_a"], plan["model_b"], plan["ra"], plan["rb"]),
+           "judge_model": judge_model, "mode": plan["mode"], "prompt_id": plan["prompt_id"],
+           "turn": plan["turn"], "model_a": plan["model_a"], "model_b": plan["model_b"],
+           "response_a_id": plan["ra"], "response_b_id": plan["rb"], "score": None, "winner": None,
+           "verdict_ab": None, "verdict_ba": None, "reference_used": plan["ref"],
+           "request_key": first.request_key, "request_key_swapped": None}
+    if plan["mode"] == "single":
+        score, status = parse.parse_rating(first.text if first.ok else None)
+        row.update(score=score, parse_status=status)
+        return row
+    second = results[plan["j"]]
+    v1, s1 = parse.parse_verdict(first.text if first.ok else None)
+    v2, s2 = parse.parse_verdict(second.text if second.ok else None)
+    row.update(verdict_ab=v1, verdict_ba=v2, winner=parse.combine_pairwise(v1, v2),
+               parse_status=s1 if s1 != parse.OK else s2, request_key_swapped=second.request_key)
+    return row

@@ -1,0 +1,73 @@
+"""Tables of the curation area: quality scores, embeddings, curated scores and selected subsets."""
+
+from __future__ import annotations
+
+from ..table import declare
+
+QUALITY_SCORES = declare("quality_scores", "One judge's quality rating of every example to curate.", [
+    ("judge_model", "VARCHAR", "the judge (the partition key)"),
+    ("response_id", "VARCHAR", "the example (a first-turn answer)"),
+    ("prompt_id", "VARCHAR", "its prompt"),
+    ("rarity", "DOUBLE", "the judge's rarity sub-score"),
+    ("complexity", "DOUBLE", "the judge's complexity sub-score"),
+    ("informativeness", "DOUBLE", "the judge's informativeness sub-score"),
+    ("overall", "DOUBLE", "the judge's 1-10 overall rating; NULL when the reply did not parse"),
+    ("score_class", "INTEGER", "overall clipped to [clip_low, clip_high] minus clip_low; NULL likewise"),
+    ("parse_status", "VARCHAR", "ok / partial (scored), or why the reply was not scored"),
+    ("request_key", "VARCHAR", "gateway request key of the judge call"),
+], partition="judge_model")
+
+EMBEDDINGS = declare("embeddings", "Text embeddings, cached by model and text hash.", [
+    ("cache_key", "VARCHAR", "stable id of model and text hash: the cache is keyed by both"),
+    ("text_hash", "VARCHAR", "content hash of the embedded text"),
+    ("model", "VARCHAR", "embedding model (backbone) name"),
+    ("dim", "INTEGER", "vector length"),
+    ("vector", "FLOAT[]", "the L2-normalised embedding"),
+    ("created_at", "TIMESTAMP", "when it was computed (UTC)"),
+], key="cache_key")
+
+CURATED_SCORES = declare("curated_scores", "DS2-curated scores of one judge: suggestion, confidence, "
+                                           "rareness.", [
+    ("judge_model", "VARCHAR", "the judge (the partition key)"),
+    ("response_id", "VARCHAR", "the example"),
+    ("prompt_id", "VARCHAR", "its prompt"),
+    ("text_hash", "VARCHAR", "content hash of the example's text"),
+    ("embedding_model", "VARCHAR", "embedding model the neighbours came from"),
+    ("score", "INTEGER", "the judge's score class"),
+    ("suggested_score", "INTEGER", "the class the neighbours and the transition matrix suggest"),
+    ("confidence", "DOUBLE", "confidence of the suggestion"),
+    ("curated_score", "INTEGER", "the suggestion where confidence >= curation.confidence_threshold, "
+                                 "else score"),
+    ("noise_level", "DOUBLE", "estimated probability the judge's score is wrong"),
+    ("flagged", "BOOLEAN", "the score was judged noisy"),
+    ("rare_score", "DOUBLE", "rareness: mean distance to the nearest neighbours"),
+    ("duplicate_of", "VARCHAR", "response_id of an earlier row with the same text; never selected"),
+], partition="judge_model")
+
+CURATION_TRANSITION = declare("curation_transition", "Estimated score transition matrix T of one judge.", [
+    ("judge_model", "VARCHAR", "the judge (the partition key)"),
+    ("from_class", "INTEGER", "clean score class"),
+    ("to_class", "INTEGER", "the judge's score class"),
+    ("prob", "DOUBLE", "P(judge gives to_class | clean class is from_class)"),
+], partition="judge_model")
+
+CURATION_PRIOR = declare("curation_prior", "Estimated clean and observed score-class shares of one judge.", [
+    ("judge_model", "VARCHAR", "the judge (the partition key)"),
+    ("score_class", "INTEGER", "score class"),
+    ("clean_prior", "DOUBLE", "estimated share of the class among clean scores"),
+    ("noisy_prior", "DOUBLE", "observed share of the class in the judge's scores"),
+], partition="judge_model")
+
+SELECTED_DATASET = declare("selected_dataset", "The examples each selection strategy picked, in pick "
+                                               "order.", [
+    ("strategy", "VARCHAR", "the selection strategy (the partition key)"),
+    ("rank", "INTEGER", "pick order: 1 = picked first"),
+    ("judge_model", "VARCHAR", "whose curated scores the selection used"),
+    ("response_id", "VARCHAR", "the example"),
+    ("prompt_id", "VARCHAR", "its prompt"),
+    ("score", "INTEGER", "the judge's score class"),
+    ("curated_score", "INTEGER", "the curated score class"),
+    ("rare_score", "DOUBLE", "rareness of the example"),
+], partition="strategy")
+
+TABLES = [QUALITY_SCORES, EMBEDDINGS, CURATED_SCORES, CURATION_TRANSITION, CURATION_PRIOR, SELECTED_DATASET]

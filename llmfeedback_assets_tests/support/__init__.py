@@ -1,0 +1,1 @@
+"""Test support: fake model servers, small projects on disk, synthetic data, deploy helpers."""
