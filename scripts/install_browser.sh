@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's Chromium and ChromeDriver for the browser test (llmfeedback_assets_tests/test_ops_ui.py).
+# Installs Debian's Chromium and ChromeDriver for the browser test (llmfeedback_assets_tests/deploy/test_ops_ui.py).
 # The test drives /usr/bin/chromium through the `playwright` Python package (dev extra) and never downloads
 # a browser of its own. Idempotent: does nothing when Chromium is already there.
 set -euo pipefail

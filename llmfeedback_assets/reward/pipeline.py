@@ -380,7 +380,7 @@ def win_rates(gateway: Gateway, config: Config, picks: pd.DataFrame, cands: pd.D
     and `__all__` pools the responders of one reward model."""
     ref_name = reference_model(config)
     judge = win_rate_judge(config, ref_name)
-    config.check_secrets([judge, ref_name])
+    gateway.check([judge, ref_name])  # both keys before the reference answers are paid for
     prompts = cands.drop_duplicates("prompt_id")[["prompt_id", "prompt"]]
     ref_prompts = pd.DataFrame({"prompt_id": prompts["prompt_id"], "turns": [[p] for p in prompts["prompt"]],
                                 "reference": None, "n_turns": 1})
