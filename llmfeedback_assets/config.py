@@ -75,18 +75,31 @@ class SimJudgeSpec(_Strict):
         return m
 
 
+# In-flight cap of a remote model: the gateway sizes its window below it from the measured latency and the
+# rate limits (Little's law), so the cap only has to be out of the way: 6,000 requests/min at 10 s is 1,000
+# in flight, the size of the OpenAI and Anthropic SDKs' own connection pools. A local model's cap is its
+# batch size (transformers) and stays small.
+REMOTE_MAX_CONCURRENCY = 1000
+LOCAL_MAX_CONCURRENCY = 16
+LOCAL_PROVIDERS = ("sim", "transformers")
+
+
 class ModelSpec(_Strict):
     name: str = Field(..., description="the name used everywhere: partition key, leaderboard row")
     provider: Provider
     model: str | None = Field(None, description="provider model id; defaults to name")
-    base_url: str | None = None
+    base_url: str | None = Field(None, description="http(s) URL of the API, e.g. an OpenAI-compatible "
+                                 "server's http://host:8000/v1; default: the provider's own")
     api_key_env: str | None = Field(None, description="environment variable holding the API key")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, gt=0)
     requests_per_minute: float = Field(600, gt=0)
     input_tokens_per_minute: float = Field(1_000_000, gt=0)
     output_tokens_per_minute: float = Field(200_000, gt=0)
-    max_concurrency: int = Field(16, gt=0)
+    max_concurrency: int = Field(REMOTE_MAX_CONCURRENCY, gt=0, description=(
+        "upper cap on requests in flight; the gateway's window follows latency and rate limits below it "
+        f"(default {REMOTE_MAX_CONCURRENCY}; {LOCAL_MAX_CONCURRENCY} for sim and transformers, where it is "
+        "the batch size)"))
     price_input_per_mtok: float = Field(0.0, ge=0.0)
     price_output_per_mtok: float = Field(0.0, ge=0.0)
     timeout_s: float = Field(60.0, gt=0)
@@ -102,6 +115,30 @@ class ModelSpec(_Strict):
         if not v or any(c in v for c in "/\\\n\t ,"):
             raise ValueError("model name must be non-empty without spaces, commas or slashes")
         return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        v = v.strip()
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018 - raises on a port that is not a number in range
+        except ValueError as exc:
+            raise ValueError(f"base_url {v!r} is not a valid URL: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http:// or https:// URL with a host, such as "
+                             f"http://127.0.0.1:8000/v1; got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _local_concurrency(self) -> ModelSpec:
+        if "max_concurrency" not in self.model_fields_set and self.provider in LOCAL_PROVIDERS:
+            self.max_concurrency = LOCAL_MAX_CONCURRENCY
+        return self
 
     @property
     def model_id(self) -> str:
@@ -229,6 +266,10 @@ class Config(_Strict):
     curation: CurationConfig = Field(default_factory=CurationConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     incoming_dir: str = "data/incoming"
+    max_prompt_chars: int = Field(
+        100_000, ge=1, description="longest prompt (turns and reference answers together, in characters) "
+                                   "that ingestion accepts; a longer record is rejected with its size, never "
+                                   "truncated")
     models_dir: str = "data/models"
 
     # Set by the loader, not the user: where relative paths are resolved from.

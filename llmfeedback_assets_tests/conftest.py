@@ -16,3 +16,16 @@ def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("LLMFEEDBACK_CONFIG", str(path))
     monkeypatch.delenv("LLMFEEDBACK_DB", raising=False)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _forget_dagster_defs_state_storage():
+    """Dagster 1.13 can leave its defs-state storage, bound to a test's temporary instance, in a context
+    variable after automation evaluation or a run; the next test in the same worker then fails with "unable
+    to open database file". Reset it after every test."""
+    yield
+    try:
+        from dagster._core.storage.defs_state.base import _current_storage
+    except ImportError:  # a Dagster without it has nothing to leak
+        return
+    _current_storage.set(None)

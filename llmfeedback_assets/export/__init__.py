@@ -4,6 +4,7 @@ from .pipeline import (
     BackfillData,
     ExportError,
     ExportReport,
+    Refused,
     backfill_rows,
     count_rows,
     export_backfill,
@@ -13,5 +14,5 @@ from .pipeline import (
 )
 from .schema import product_metadata
 
-__all__ = ["BackfillData", "ExportError", "ExportReport", "backfill_rows", "count_rows", "export_backfill",
-           "load_backfill_data", "product_metadata", "resolve_database_url", "turn_id"]
+__all__ = ["BackfillData", "ExportError", "ExportReport", "Refused", "backfill_rows", "count_rows",
+           "export_backfill", "load_backfill_data", "product_metadata", "resolve_database_url", "turn_id"]

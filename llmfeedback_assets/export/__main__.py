@@ -39,6 +39,15 @@ def main(argv: list[str] | None = None) -> int:
                              progress=lambda line: print(line, flush=True))
     print(f"backfill job {report.job_id} into {report.url}: inserted {report.inserted}, "
           f"updated {report.updated}")
+    cleaned = {t: n for t, n in report.nul_replaced.items() if n}
+    if cleaned:
+        print(f"replaced NUL by U+FFFD in text values (PostgreSQL cannot store NUL): {cleaned}")
+    for r in report.refused:
+        print(f"refused {r.table} {r.id}: {r.reason}", file=sys.stderr)
+    if report.refused:
+        print(f"error: {len(report.refused)} chat(s) or user(s) refused by the database and left out; the "
+              f"rest is written (job status {report.status})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,6 +11,18 @@ absent. Guarantees:
 - traceable: every row carries the id of the backfill job that inserted it; `backfill_jobs` keeps each job's
   start, end (NULL if it never finished) and row counts.
 A chat that was partial and is complete in the warehouse now gets its new turns and its updated status.
+
+Bad values never block the other rows:
+- NUL: PostgreSQL text cannot hold the NUL character (U+0000), which DuckDB and SQLite accept (an LLM
+  answer, an error body or a generated persona can carry one). Every NUL in a text value is replaced by
+  U+FFFD (the Unicode replacement character) on every database, so SQLite and PostgreSQL hold the same
+  rows; the warehouse keeps the original. The report counts, per table, the text values of the exported
+  data that held a NUL (`nul_replaced`, rows already present included).
+- a row the database refuses anyway (a constraint, a value it cannot store): the batch is rolled back and
+  retried one chat (or user) per transaction; the chat it belongs to is left out whole and listed in the
+  report's `refused` (table, id, the database's reason), the other chats and batches are written, and the
+  job ends with status `incomplete` instead of `complete`. A rerun retries the refused chats. Errors of the
+  connection or the schema (not of one row) still stop the export.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +47,12 @@ from .schema import CHAT_TABLES, PRIMARY_KEYS, UPDATABLE, product_metadata
 log = logging.getLogger("llmfeedback.export")
 
 LOOKUP_CHUNK = 500  # ids per IN (...) lookup: far below every database's bound-parameter limit
+NUL_REPLACEMENT = "\ufffd"  # what a NUL in a text value becomes (PostgreSQL text cannot hold U+0000)
+REFUSED_PREVIEW = 20  # refused rows listed in the metadata
+# Errors caused by the rows of a transaction, not by the connection or the schema: the rows are retried
+# one chat at a time and only the chat that fails is left out. Drivers raise ValueError/TypeError
+# themselves for values they cannot send (psycopg2: NUL, lone surrogates).
+ROW_ERRORS = (sa.exc.DataError, sa.exc.IntegrityError, ValueError, TypeError)
 
 
 class ExportError(RuntimeError):
@@ -120,6 +139,15 @@ def load_backfill_data(warehouse: Warehouse) -> BackfillData:
 
 # -- the export -----------------------------------------------------------------------------------------
 @dataclass
+class Refused:
+    """A chat (with its turns, messages and evals) or a synthetic user the database would not take."""
+
+    table: str  # "chats" or "synthetic_users"
+    id: str
+    reason: str  # the database's (or driver's) message, first line
+
+
+@dataclass
 class ExportReport:
     job_id: str
     url: str  # password hidden
@@ -127,11 +155,26 @@ class ExportReport:
     updated: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     seconds: float = 0.0
+    nul_replaced: dict[str, int] = field(default_factory=dict)  # values of the data whose NUL became U+FFFD
+    refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """How the job ends: `complete`, or `incomplete` when some chats or users were refused."""
+        return "incomplete" if self.refused else "complete"
 
     def as_metadata(self) -> dict:
-        return {"backfill_job_id": self.job_id, "database": self.url, "batches": self.batches,
+        refused = Counter(r.table for r in self.refused)
+        lines = [f"{r.table} {r.id}: {r.reason}" for r in self.refused[:REFUSED_PREVIEW]]
+        more = len(self.refused) - len(lines)
+        return {"backfill_job_id": self.job_id, "database": self.url, "status": self.status,
+                "batches": self.batches,
                 **{f"inserted/{t}": n for t, n in self.inserted.items()},
-                **{f"updated/{t}": n for t, n in self.updated.items()}, "export_s": round(self.seconds, 3)}
+                **{f"updated/{t}": n for t, n in self.updated.items()},
+                **{f"nul_replaced/{t}": n for t, n in self.nul_replaced.items()},
+                **{f"refused/{t}": refused[t] for t in ("synthetic_users", "chats")},
+                "refused_rows": "\n".join(lines + ([f"... and {more} more"] if more else [])),
+                "export_s": round(self.seconds, 3)}
 
 
 def resolve_database_url(url: str, root: Path) -> str:
@@ -163,8 +206,10 @@ def export_backfill(url: str | sa.Engine, data: BackfillData, *, job_id: str | N
     engine = url if isinstance(url, sa.Engine) else sa.create_engine(url)
     owns_engine = not isinstance(url, sa.Engine)
     job_id = job_id or uuid.uuid4().hex
+    all_tables = ("synthetic_users", *CHAT_TABLES)
     report = ExportReport(job_id, engine.url.render_as_string(hide_password=True),
-                          {t: 0 for t in ("synthetic_users", *CHAT_TABLES)}, {"chats": 0})
+                          dict.fromkeys(all_tables, 0), {"chats": 0},
+                          nul_replaced=dict.fromkeys(all_tables, 0))
     t0 = time.monotonic()
     say = progress or log.info
     try:
@@ -175,31 +220,48 @@ def export_backfill(url: str | sa.Engine, data: BackfillData, *, job_id: str | N
             if con.execute(sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)).first() is None:
                 con.execute(jobs.insert().values(job_id=job_id, source=source, status="running",
                                                  started_at=_now(), finished_at=None))
-        users = _records(data.users, job_id)
-        for start in range(0, len(users), batch_size):
-            with engine.begin() as con:
-                report.inserted["synthetic_users"] += _insert_new(
-                    con, _table(tables, "synthetic_users", schema), users[start:start + batch_size])
+        users = _records(data.users, job_id, report.nul_replaced, "synthetic_users")
+        user_table = _table(tables, "synthetic_users", schema)
+        by_user: dict[str, list[dict]] = {}
+        for u in users:
+            by_user.setdefault(u["user_id"], []).append(u)
+
+        def write_users(con: sa.Connection, ids: list[str]) -> dict[str, int]:
+            return {"synthetic_users": _insert_new(con, user_table, [u for i in ids for u in by_user[i]])}
+
+        user_ids = list(by_user)
+        for start in range(0, len(user_ids), batch_size):
+            batch = user_ids[start:start + batch_size]
+            _write_isolated(engine, "synthetic_users", batch, write_users, report)
             report.batches += 1
             _pause(pause_s)
-        by_chat = {t: _group(data.frame(t), job_id) for t in CHAT_TABLES}
+        by_chat = {t: _group(data.frame(t), job_id, report.nul_replaced, t) for t in CHAT_TABLES}
+
+        def write_chats(con: sa.Connection, ids: list[str]) -> dict[str, int]:
+            counts = {}
+            for t in CHAT_TABLES:
+                rows = [r for cid in ids for r in by_chat[t].get(cid, ())]
+                table = _table(tables, t, schema)
+                counts[t] = _insert_new(con, table, rows)
+                if t in UPDATABLE:
+                    counts[f"updated/{t}"] = _update_changed(con, table, rows, UPDATABLE[t])
+            return counts
+
         chat_ids = list(data.chats["chat_id"])
         for start in range(0, len(chat_ids), batch_size):
-            ids = chat_ids[start:start + batch_size]
-            with engine.begin() as con:  # one transaction: whole chats or nothing
-                for t in CHAT_TABLES:
-                    rows = [r for cid in ids for r in by_chat[t].get(cid, ())]
-                    table = _table(tables, t, schema)
-                    report.inserted[t] += _insert_new(con, table, rows)
-                    if t in UPDATABLE:
-                        report.updated[t] += _update_changed(con, table, rows, UPDATABLE[t])
+            _write_isolated(engine, "chats", chat_ids[start:start + batch_size], write_chats, report)
             report.batches += 1
             say(f"backfill {job_id}: {min(start + batch_size, len(chat_ids))}/{len(chat_ids)} chats")
             _pause(pause_s)
         report.seconds = time.monotonic() - t0
+        if report.refused:
+            say(f"backfill {job_id}: {len(report.refused)} chat(s) or user(s) refused by the database, the "
+                f"rest written; first: {report.refused[0].table} {report.refused[0].id}: "
+                f"{report.refused[0].reason}")
         with engine.begin() as con:
             con.execute(jobs.update().where(jobs.c.job_id == job_id).values(
-                status="complete", finished_at=_now(), inserted=json.dumps(report.inserted, sort_keys=True)))
+                status=report.status, finished_at=_now(),
+                inserted=json.dumps(report.inserted, sort_keys=True)))
         return report
     except BaseException:
         try:
@@ -247,17 +309,66 @@ def _clean(v):
     return v.item() if hasattr(v, "item") else v
 
 
-def _records(frame: pd.DataFrame, job_id: str) -> list[dict]:
+def _records(frame: pd.DataFrame, job_id: str, nul_replaced: dict[str, int] | None = None,
+             table: str = "") -> list[dict]:
+    """Rows for the driver; every NUL in a text value becomes NUL_REPLACEMENT, counted in
+    ``nul_replaced[table]``."""
     cols = list(frame.columns)
-    return [{**{c: _clean(v) for c, v in zip(cols, row, strict=True)}, "backfill_job_id": job_id}
-            for row in frame.itertuples(index=False, name=None)]
+    out = []
+    cleaned = 0
+    for row in frame.itertuples(index=False, name=None):
+        rec = {}
+        for c, v in zip(cols, row, strict=True):
+            v = _clean(v)
+            if isinstance(v, str) and "\x00" in v:
+                v = v.replace("\x00", NUL_REPLACEMENT)
+                cleaned += 1
+            rec[c] = v
+        rec["backfill_job_id"] = job_id
+        out.append(rec)
+    if nul_replaced is not None:
+        nul_replaced[table] = nul_replaced.get(table, 0) + cleaned
+    return out
 
 
-def _group(frame: pd.DataFrame, job_id: str) -> dict[str, list[dict]]:
+def _group(frame: pd.DataFrame, job_id: str, nul_replaced: dict[str, int] | None = None,
+           table: str = "") -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
-    for r in _records(frame, job_id):
+    for r in _records(frame, job_id, nul_replaced, table):
         out.setdefault(r["chat_id"], []).append(r)
     return out
+
+
+def _write_isolated(engine: sa.Engine, kind: str, ids: list[str],
+                    write: Callable[[sa.Connection, list[str]], dict[str, int]],
+                    report: ExportReport) -> None:
+    """Write the rows of ``ids`` (chats or users) in one transaction; when the database refuses a row, retry
+    them one per transaction, so only the offending chat (or user) is left out and recorded in
+    ``report.refused``. Counts reach the report only once their transaction is committed."""
+    try:
+        with engine.begin() as con:
+            counts = write(con, ids)
+    except ROW_ERRORS as exc:
+        if len(ids) > 1:
+            for one in ids:
+                _write_isolated(engine, kind, [one], write, report)
+            return
+        reason = _reason(exc)
+        report.refused.append(Refused(kind, str(ids[0]), reason))
+        log.warning("backfill %s: %s %s refused by the database, left out: %s", report.job_id, kind, ids[0],
+                    reason)
+        return
+    for key, n in counts.items():
+        table = key.removeprefix("updated/")
+        target = report.updated if key.startswith("updated/") else report.inserted
+        target[table] = target.get(table, 0) + n
+
+
+def _reason(exc: BaseException) -> str:
+    """The database's own message (first line), without SQLAlchemy's statement and parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _existing(con: sa.Connection, table: sa.Table, key: str, ids: Iterable[str]) -> set[str]:

@@ -8,16 +8,19 @@ the result).
 from .pipeline import IngestResult, incoming_files, ingest_prompt_sources
 from .readers import read_prompt_file
 from .records import (
+    DEFAULT_MAX_PROMPT_CHARS,
     FORMATS,
     MAX_TURNS,
     PROMPT_COLUMNS,
     REJECTED_COLUMNS,
     PromptSourceError,
     Rejected,
+    display_path,
     prompt_id,
 )
 
 __all__ = [
+    "DEFAULT_MAX_PROMPT_CHARS",
     "FORMATS",
     "MAX_TURNS",
     "PROMPT_COLUMNS",
@@ -25,6 +28,7 @@ __all__ = [
     "IngestResult",
     "PromptSourceError",
     "Rejected",
+    "display_path",
     "incoming_files",
     "ingest_prompt_sources",
     "prompt_id",

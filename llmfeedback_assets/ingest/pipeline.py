@@ -3,6 +3,10 @@ prompt table, plus the rejects and the metadata shown in the UI.
 
 Only a source that cannot be read at all, or a run that ends with no prompts, raises `PromptSourceError`,
 before any model is called; a bad line or a bad file inside a folder is a `Rejected`.
+
+Every path in the result (prompt rows, rejects, ``files``) is `display_path`: valid UTF-8, so the tables,
+the UI metadata and Dagster's event log can store it even when a file's name is not UTF-8 (such a file is
+read like any other; its name shows each bad byte as ``\\xNN``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,16 @@ from typing import Any
 import pandas as pd
 
 from .readers import read_prompt_file
-from .records import PROMPT_COLUMNS, REJECTED_COLUMNS, PromptSourceError, Rejected, check_format
+from .records import (
+    DEFAULT_MAX_PROMPT_CHARS,
+    PROMPT_COLUMNS,
+    REJECTED_COLUMNS,
+    PromptSourceError,
+    Rejected,
+    check_format,
+    check_max_prompt_chars,
+    display_path,
+)
 
 # README.md, LICENSE, LICENSE.CC-BY, COPYING-2 ... describe a dataset folder; they hold no prompts
 _DOC_FILE = re.compile(r"(readme|licen[cs]e|copying|notice)([._-].*)?", re.IGNORECASE)
@@ -26,7 +39,7 @@ _DOC_FILE = re.compile(r"(readme|licen[cs]e|copying|notice)([._-].*)?", re.IGNOR
 class IngestResult:
     prompts: pd.DataFrame  # columns exactly PROMPT_COLUMNS
     rejected: list[Rejected]
-    files: list[str]
+    files: list[str]  # display_path of every file read
     duplicates: int = 0  # prompts dropped because an identical prompt (same id) came first
 
     def rejected_frame(self) -> pd.DataFrame:
@@ -99,15 +112,20 @@ def _source_files(path: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(path).parts)
 
 
-def ingest_prompt_sources(sources: list[tuple[Path, str, int | None]]) -> IngestResult:
+def ingest_prompt_sources(
+    sources: list[tuple[Path, str, int | None]], *, max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
+) -> IngestResult:
     """Read every source (file or folder, format, limit) into one de-duplicated prompt table.
 
     ``limit`` caps the distinct prompts taken from that source (in file order). A prompt already taken
-    from an earlier source or file is merged: the first occurrence is kept. Raises PromptSourceError for a
-    missing/unreadable source or when the run yields no prompt at all.
+    from an earlier source or file is merged: the first occurrence is kept. A prompt longer than
+    ``max_prompt_chars`` (turns and reference answers together; the config key of the same name) is
+    rejected. Raises PromptSourceError for a missing/unreadable source, a bad ``max_prompt_chars`` or when
+    the run yields no prompt at all.
     """
     if not sources:
         raise PromptSourceError("prompt_sources", "no prompt sources configured")
+    check_max_prompt_chars(max_prompt_chars)
     rows: list[dict] = []
     seen: set[str] = set()
     rejected: list[Rejected] = []
@@ -123,13 +141,13 @@ def ingest_prompt_sources(sources: list[tuple[Path, str, int | None]]) -> Ingest
         for file in _source_files(path):
             if limit is not None and len(taken) >= limit:
                 break
-            files.append(str(file))
+            files.append(display_path(file))
             try:
-                records, bad = read_prompt_file(file, fmt)
+                records, bad = read_prompt_file(file, fmt, max_prompt_chars=max_prompt_chars)
             except PromptSourceError as exc:
                 if file == path:
                     raise
-                rejected.append(Rejected(str(file), 0, str(exc), ""))
+                rejected.append(Rejected(display_path(file), 0, str(exc), ""))
                 continue
             rejected.extend(bad)
             for rec in records:

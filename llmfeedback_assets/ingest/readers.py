@@ -4,6 +4,13 @@ CSV/TSV rows, each record handed to `formats` with its file and line.
 Every reader is defensive: a bad line becomes a `Rejected` (file, line, reason) and the rest of the file is
 still read, so one typo never blocks a run. Only a file that cannot be read at all (or an unknown format)
 raises `PromptSourceError`.
+
+- Line endings: LF, CRLF and CR alone (old Mac files) all end a line, also mixed in one file; line numbers
+  count them the same way.
+- Size: a prompt whose turns and reference answers together are longer than ``max_prompt_chars``
+  characters is rejected with its size and the limit (never truncated).
+- File names: a name that is not valid UTF-8 is still read; its rows and rejects name the file by
+  `display_path` (each bad byte written ``\\xNN``), so every stored path is valid UTF-8.
 """
 
 from __future__ import annotations
@@ -20,13 +27,18 @@ from typing import Any
 
 from .formats import CSV_PROMPT_COLUMNS, EXPECTED_FIELDS, convert, detect, from_csv_row
 from .records import (
+    DEFAULT_MAX_PROMPT_CHARS,
     RAW_PREVIEW_CHARS,
     SURROGATE,
     BadRecord,
     PromptSourceError,
     Rejected,
     check_format,
+    check_max_prompt_chars,
     clean_raw,
+    display_path,
+    prompt_size,
+    size_reason,
     type_name,
 )
 
@@ -35,22 +47,30 @@ CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 
 _JSON_WS = re.compile(r"[ \t\n\r]*")
 _NEXT_OBJECT = re.compile(r",[ \t\n\r]*\{")
+# A raw CR cannot occur inside a JSON string, so in JSON text every CR (alone or before LF) ends a line.
+_JSON_LINE_BREAK = re.compile(r"\r\n?")
+_CSV_FIELD_LIMIT = re.compile(r"field larger than field limit \((\d+)\)")
 
 
-def read_prompt_file(path: Path, fmt: str = "auto") -> tuple[list[dict], list[Rejected]]:
+def read_prompt_file(
+    path: Path, fmt: str = "auto", *, max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
+) -> tuple[list[dict], list[Rejected]]:
     """Prompt rows (dicts with PROMPT_COLUMNS) and rejected inputs of one file.
 
-    Raises PromptSourceError only when the file itself is missing or unreadable or ``fmt`` is unknown.
+    A prompt longer than ``max_prompt_chars`` (turns and reference answers together) is rejected. Raises
+    PromptSourceError only when the file itself is missing or unreadable, ``fmt`` is unknown or
+    ``max_prompt_chars`` is not a positive integer.
     """
     path = Path(path)
     check_format(path, fmt)
+    check_max_prompt_chars(max_prompt_chars)
     if not path.is_file():
         raise PromptSourceError(path, "prompt file does not exist" if not path.exists() else "is not a file")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise PromptSourceError(path, f"prompt file cannot be read ({exc.strerror or exc})") from exc
-    reader = _FileReader(path, fmt)
+    reader = _FileReader(path, fmt, max_prompt_chars)
     ext = path.suffix.lower()
     if fmt == "csv" or (fmt == "auto" and ext in CSV_DELIMITERS):
         container = "csv"
@@ -103,18 +123,28 @@ class _Unit:
 class _FileReader:
     path: Path
     fmt: str
+    max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
     records: list[dict] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
-    @property
-    def src(self) -> str:
-        return str(self.path)
+    def __post_init__(self) -> None:
+        # the path as stored in every row and reject: valid UTF-8 even when the file's name is not
+        self.src = display_path(self.path)
 
     def reject(self, line: int, reason: str, raw: str = "") -> None:
         self.rejected.append(Rejected(self.src, line, reason, clean_raw(raw)))
 
+    def add(self, line: int, where: str, row: dict, raw: str) -> None:
+        """Keep one prompt row, or reject it when it is over the size limit."""
+        size = prompt_size(row)
+        if size > self.max_prompt_chars:
+            self.reject(line, where + size_reason(size, self.max_prompt_chars), raw)
+        else:
+            self.records.append(row)
+
     # JSON / JSONL ------------------------------------------------------------------------------------
     def read_json(self, text: str, allow_array: bool) -> None:
+        text = _JSON_LINE_BREAK.sub("\n", text)
         stripped = text.lstrip(" \t\n\r")  # JSON whitespace only, as the array scanner expects
         if allow_array and stripped.startswith("["):
             units: list[_Unit] = list(_array_units(text))
@@ -163,13 +193,15 @@ class _FileReader:
                 if isinstance(out, BadRecord):
                     self.reject(line, f"{where}{out}", raw)
                 else:
-                    self.records.append(out)
+                    self.add(line, where, out, raw)
         except BadRecord as bad:
             self.reject(line, f"{prefix}{bad}", raw)
 
     # CSV ---------------------------------------------------------------------------------------------
     def read_csv(self, text: str, delimiter: str) -> None:
+        # newline="": LF, CRLF and CR alone end a line, and a quoted field keeps its own line breaks
         lines = io.StringIO(text, newline="").readlines()
+        _allow_csv_fields(self.max_prompt_chars)
         header: list[str] | None = None
         columns: dict[str, int] = {}
         records = _CsvRecords(lines, delimiter)
@@ -177,6 +209,12 @@ class _FileReader:
             line_no = start + 1
             raw = lines[start]
             if error is not None:
+                too_long = _CSV_FIELD_LIMIT.search(error)
+                if too_long:
+                    error = (
+                        f"a field is over {int(too_long[1]):,} characters; the limit is "
+                        f"max_prompt_chars = {self.max_prompt_chars:,}"
+                    )
                 self.reject(line_no, error, raw)
                 continue
             if not any(cell.strip() for cell in row):
@@ -202,7 +240,7 @@ class _FileReader:
                 self.reject(line_no, reason, raw)
                 continue
             try:
-                self.records.append(from_csv_row(row, columns, self.src, str(line_no)))
+                self.add(line_no, "", from_csv_row(row, columns, self.src, str(line_no)), raw)
             except BadRecord as bad:
                 self.reject(line_no, str(bad), raw)
 
@@ -325,6 +363,14 @@ def _array_units(text: str) -> Iterator[_Unit]:
 
 
 # -- CSV --------------------------------------------------------------------------------------------------
+
+
+def _allow_csv_fields(max_prompt_chars: int) -> None:
+    """Let the csv module read a field as long as the prompt limit (its own default is 131,072), so the
+    limit, not the parser, decides. The setting is process-wide; it is only ever raised."""
+    wanted = min(max_prompt_chars + 1, 2**31 - 1)  # a C long everywhere
+    if csv.field_size_limit() < wanted:
+        csv.field_size_limit(wanted)
 
 
 class _CsvRecords:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,10 @@ FORMATS = ("auto", "mtbench", "llmonitor", "instruction", "csv")
 MAX_TURNS = 2
 DEFAULT_CATEGORY = "general"
 RAW_PREVIEW_CHARS = 500
+# A prompt (its turns and reference answers together, in characters) goes to every responder and judge: a
+# runaway record (a whole book, a base64 blob) is rejected with its size, never truncated. The `prompts`
+# asset passes the config's `max_prompt_chars`.
+DEFAULT_MAX_PROMPT_CHARS = 100_000
 
 SURROGATE = re.compile("[\ud800-\udfff]")  # bytes that were not UTF-8 come back as lone surrogates
 MISSING_CELL = {"nan", "NaN", "NAN"}  # how pandas writes an empty cell (sparse_feedback CSVs)
@@ -30,7 +35,7 @@ class PromptSourceError(ValueError):
     """A prompt source cannot be used at all (missing, unreadable, or no prompts in the whole run)."""
 
     def __init__(self, path: str | Path, message: str):
-        self.path = str(path)
+        self.path = display_path(path)
         super().__init__(f"{self.path}: {message}")
 
 
@@ -42,12 +47,20 @@ def check_format(path: str | Path, fmt: str) -> None:
 
 @dataclass
 class Rejected:
-    """One input that could not become a prompt. ``line`` is 1-based; 0 means the whole file."""
+    """One input that could not become a prompt. ``line`` is 1-based; 0 means the whole file.
+
+    Every text is storable (valid UTF-8, no NUL; see `display_path`), whatever it was built from.
+    """
 
     source_file: str
     line: int
     reason: str
     raw: str
+
+    def __post_init__(self) -> None:
+        self.source_file = display_path(self.source_file)
+        self.reason = storable_text(self.reason)
+        self.raw = storable_text(self.raw)
 
 
 class BadRecord(Exception):
@@ -63,6 +76,21 @@ def prompt_id(turns: list[str]) -> str:
         raise ValueError("prompt_id needs a list of strings")
     canonical = json.dumps(turns, ensure_ascii=False, separators=(",", ":"))
     return content_hash(canonical)
+
+
+def prompt_size(row: dict) -> int:
+    """Characters of a prompt row's turns and reference answers together (what `max_prompt_chars` caps)."""
+    return sum(map(len, row["turns"])) + sum(map(len, row["reference"]))
+
+
+def size_reason(size: int, limit: int) -> str:
+    return f"prompt is {size:,} characters; the limit is max_prompt_chars = {limit:,}"
+
+
+def check_max_prompt_chars(limit: Any) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise PromptSourceError("max_prompt_chars", f"must be a positive integer, got {limit!r}")
+    return limit
 
 
 def prompt_row(
@@ -185,3 +213,25 @@ def clean_raw(raw: str) -> str:
     """A short, storable copy of the offending input (valid UTF-8, no NUL)."""
     raw = raw[:RAW_PREVIEW_CHARS]
     return SURROGATE.sub("\ufffd", raw).replace("\x00", "\\x00")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as valid UTF-8 without NUL, for DuckDB, Dagster's event log and the UI.
+
+    A byte that was not UTF-8 (decoded with surrogateescape, as Python does for file names) is shown as
+    ``\\xff``; any other lone surrogate as ``\\udXXX``; NUL as ``\\x00``. Valid text is returned unchanged.
+    """
+    text = str(text)
+    if SURROGATE.search(text):
+        try:
+            data = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # lone surrogates that never were bytes
+            data = text.encode("utf-8", "backslashreplace")
+        text = data.decode("utf-8", "backslashreplace")
+    return text.replace("\x00", "\\x00")
+
+
+def display_path(path: str | os.PathLike | bytes) -> str:
+    """The path as stored and shown: unchanged when its name is valid UTF-8, else with each bad byte
+    written ``\\xNN`` (``b"bad\\xff.jsonl"`` is ``bad\\xff.jsonl``). Open the file with the Path itself."""
+    return storable_text(os.fsdecode(path))

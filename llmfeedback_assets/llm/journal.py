@@ -8,6 +8,10 @@ and removed by the next process that opens the journal.
 
 Batch jobs submitted to a provider are recorded in `llm_batches` (id, model, request keys) the moment they
 are accepted, so a later run polls and collects them instead of paying for the same requests again.
+
+While a gateway run holds claims (claims.py), each flush also releases the claims of the keys it writes and
+refreshes the run's heartbeat, in the same transaction: a key's claim disappears only once its answer is in
+the table.
 """
 
 from __future__ import annotations
@@ -39,13 +43,19 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _start_time(pid: int) -> str:
-    """The kernel's start time of a process, so a reused pid is not mistaken for the spool's writer."""
+def _stat(pid: int) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (state first), or [] where there is none."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
+            return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return "0"
+        return []
+
+
+def _start_time(pid: int) -> str:
+    """The kernel's start time of a process, so a reused pid is not mistaken for the spool's writer."""
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else "0"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -55,7 +65,15 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    fields = _stat(pid)
+    return not (fields and fields[0] in ("Z", "X"))  # a zombie has exited; only its exit status is left
+
+
+def process_gone(pid: int, start: str) -> bool:
+    """Whether process `pid` of this host, started at kernel time `start` ("0": unknown), has exited."""
+    if not _pid_alive(pid):
+        return True
+    return start != "0" and _start_time(pid) not in ("0", start)
 
 
 def _writer_gone(path: Path) -> bool:
@@ -72,9 +90,11 @@ def _writer_gone(path: Path) -> bool:
             return time.time() - path.stat().st_mtime > FOREIGN_SPOOL_STALE_S
         except FileNotFoundError:
             return False
-    if not _pid_alive(pid):
-        return True
-    return start != "0" and _start_time(pid) not in ("0", start)
+    return process_gone(pid, start)
+
+
+HOST = _HOST
+process_start_time = _start_time
 
 
 class Journal:
@@ -91,6 +111,7 @@ class Journal:
         self._last_flush = time.monotonic()
         self.flush_every_s = flush_every_s
         self.flush_rows = flush_rows
+        self.claims = None  # a claims.Claims while a gateway run holds claims: released as rows are written
         self.recovered = self.recover_orphans() if recover else 0
 
     # -- recovery --------------------------------------------------------------------------------------
@@ -109,11 +130,20 @@ class Journal:
 
     # -- lookups ---------------------------------------------------------------------------------------
     def lookup(self, keys: list[str]) -> dict[str, dict]:
-        """Finished answers (status ok) for these keys, from the table and every spool."""
+        """Finished answers (status ok) for these keys, from the table and every spool.
+
+        Spools are read before the table: a spool is deleted only after its rows are committed to the table,
+        so an answer being merged by another process at this moment is seen in one or the other."""
         if not keys:
             return {}
         found: dict[str, dict] = {}
         wanted = pd.DataFrame({"request_key": list(dict.fromkeys(keys))})
+        keyset = set(wanted["request_key"])
+        spooled: dict[str, dict] = {}
+        for path in self.spool_dir.glob("*.jsonl"):
+            for row in _read_spool(path):
+                if row["request_key"] in keyset and row["status"] == "ok":
+                    spooled.setdefault(row["request_key"], row)
         self.warehouse.ensure_schema()
         with self.warehouse.connect(read_only=True) as con:
             con.register("_wanted", wanted)
@@ -122,11 +152,8 @@ class Journal:
             ).df()
         for row in df.to_dict("records"):
             found[row["request_key"]] = row
-        keyset = set(wanted["request_key"])
-        for path in self.spool_dir.glob("*.jsonl"):
-            for row in _read_spool(path):
-                if row["request_key"] in keyset and row["status"] == "ok":
-                    found.setdefault(row["request_key"], row)
+        for key, row in spooled.items():
+            found.setdefault(key, row)
         return found
 
     # -- writes ----------------------------------------------------------------------------------------
@@ -190,6 +217,8 @@ class Journal:
                 f"INSERT INTO llm_journal ({cols}) SELECT {cols} FROM _rows "
                 f"WHERE request_key NOT IN (SELECT request_key FROM llm_journal)"
             )
+            if self.claims is not None:
+                self.claims.on_journal_write(con, "_rows")
             con.unregister("_rows")
 
     def close(self) -> None:

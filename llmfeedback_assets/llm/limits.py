@@ -1,14 +1,15 @@
-"""Per-model limits: a concurrency cap and token buckets for requests, input and output tokens per minute.
+"""Per-model limits: token buckets for requests, input and output tokens per minute, an in-flight window
+sized by Little's law, and pauses.
 
 Buckets start with a small burst (one second of capacity), not a full minute, so a cold start does not
 trip a server's own short-window limiter. A request is charged an estimate before it is sent and the
 charge is corrected from the usage the response reports.
 
-The configured request rate is a ceiling, not a promise: the server's real limit may be lower (a shared
-key, a lower tier, a stale config). On a 429 the whole model pauses for the announced wait and the request
-rate halves; every answer raises it again by 5% up to the ceiling. So a correct config loses almost nothing
-to a stray 429, and a wrong one converges on the server's real rate instead of releasing a thundering herd
-after every pause.
+The configured request rate is a ceiling, not a promise. What the request bucket actually allows comes from
+`ratecontrol.RateControl`: a 429 with Retry-After pauses the whole model for that long and nothing else;
+the rate is cut only when 429s follow the send rate, and recovers with time, within seconds. How many
+requests may be in flight comes from `window.LatencyWindow` (allowed rate x measured latency, twice over),
+with `max_concurrency` as its cap.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ import time
 from collections.abc import AsyncIterator
 
 from ..config import ModelSpec
+from .ratecontrol import MIN_RATE_PER_S, RateControl
+from .window import LatencyWindow
 
 BURST_SECONDS = 1.0
-DECREASE = 0.5  # rate factor after a 429
-INCREASE = 1.05  # rate factor after an answer
-MIN_RATE_PER_S = 0.05  # never slower than one request every 20 s
+MAX_SLEEP_S = 0.25  # a waiting sender looks again at least this often (the rate recovers meanwhile)
+WINDOW_POLL_S = 0.1  # ... and a sender waiting for the window (which grows with the in-flight ages)
+
+__all__ = ["BURST_SECONDS", "MIN_RATE_PER_S", "ModelLimiter", "TokenBucket"]
+
+
+def _now() -> float:
+    return time.monotonic()  # looked up at each call, so tests can patch the clock
 
 
 class TokenBucket:
@@ -61,8 +69,11 @@ class TokenBucket:
 
 
 class _Charge:
-    def __init__(self, limiter: ModelLimiter, est_in: int, est_out: int):
+    """One attempt's charge: settle it from the reported usage. `seq` and `sent_at` identify the send."""
+
+    def __init__(self, limiter: ModelLimiter, est_in: int, est_out: int, seq: int, sent_at: float):
         self.limiter, self.est_in, self.est_out = limiter, est_in, est_out
+        self.seq, self.sent_at = seq, sent_at
 
     def settle(self, actual_in: int, actual_out: int) -> None:
         lim = self.limiter
@@ -81,14 +92,16 @@ class _Charge:
 class ModelLimiter:
     def __init__(self, rpm: float, itpm: float, otpm: float, concurrency: int, max_tokens: int):
         self.ceiling = rpm / 60.0
+        self.control = RateControl(self.ceiling, clock=_now)
         self.requests = TokenBucket(rpm)
         self.input = TokenBucket(itpm)
         self.output = TokenBucket(otpm)
-        self.sem = asyncio.Semaphore(concurrency)
+        self.window = LatencyWindow(concurrency, BURST_SECONDS)
         self.lock = asyncio.Lock()
+        self._freed = asyncio.Event()
         self.paused_until = 0.0
-        self.last_decrease = float("-inf")
         self.avg_out = max(1.0, max_tokens / 4)
+        self.avg_in: float | None = None
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> ModelLimiter:
@@ -99,38 +112,77 @@ class ModelLimiter:
         self.avg_out = 0.9 * self.avg_out + 0.1 * n
 
     def pause(self, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+        self.paused_until = max(self.paused_until, _now() + seconds)
 
-    def answered(self) -> None:
-        """A request got through: creep back towards the configured rate."""
-        if self.requests.rate < self.ceiling:
-            self.requests.set_rate(min(self.ceiling, self.requests.rate * INCREASE))
+    def allowed_rate(self, now: float | None = None) -> float:
+        """Requests per second the limits allow now: the request rate, and the token rates divided by the
+        tokens a request carries."""
+        now = _now() if now is None else now
+        rate = self.control.rate(now)
+        if self.avg_in:
+            rate = min(rate, self.input.rate / self.avg_in)
+        return min(rate, self.output.rate / max(1.0, self.avg_out))
 
-    def rate_limited(self, wait_s: float, sent_at: float | None = None) -> None:
-        """The server said 429: every request to this model waits, then restarts at half the rate.
+    def window_size(self, now: float | None = None) -> int:
+        now = _now() if now is None else now
+        return self.window.size(self.allowed_rate(now), now)
 
-        Only a request sent after the last decrease lowers the rate again: the 429s of one overload arrive
-        together and must count once. Emptying the request bucket keeps the client from answering the pause
-        with a fresh burst."""
-        self.pause(wait_s)
-        if sent_at is None or sent_at >= self.last_decrease:
-            self.requests.set_rate(max(MIN_RATE_PER_S, self.requests.rate * DECREASE))
-            self.last_decrease = time.monotonic()
-        self.requests.take(max(0.0, self.requests.level))
+    def _sync_rate(self, now: float) -> None:
+        rate = self.control.rate(now)
+        if rate != self.requests.rate:
+            self.requests.set_rate(rate)
+
+    def rate_limited(self, seq: int, wait_s: float | None, exhausted: bool = False) -> bool:
+        """Send number `seq` was answered 429. An announced wait pauses every request to this model; the
+        rate is cut only when the 429s follow the send rate (see ratecontrol). Returns whether it was cut.
+
+        A cut also empties the request bucket, so the client does not answer the server's push-back with
+        a fresh burst; a mere pause keeps it (the bucket refilling during the pause is what makes a pause
+        cost almost nothing)."""
+        if wait_s:
+            self.pause(wait_s)
+        cut = self.control.rate_limited(seq, exhausted)
+        if cut:
+            self._sync_rate(_now())
+            self.requests.take(max(0.0, self.requests.level))
+        return cut
 
     @contextlib.asynccontextmanager
     async def slot(self, est_in: int, max_tokens: int) -> AsyncIterator[_Charge]:
-        """Wait for capacity, charge the estimate, and yield the charge to settle from the usage."""
+        """Wait for a place in the window and for capacity, charge the estimate, and yield the charge to
+        settle from the usage. The attempt's duration feeds the window's latency average."""
         est_out = int(min(max_tokens, self.avg_out))
-        async with self.sem:
-            async with self.lock:  # one waiter at a time keeps the order fair
-                while True:
-                    wait = max(self.paused_until - time.monotonic(), self.requests.wait_time(1),
-                               self.input.wait_time(est_in), self.output.wait_time(est_out))
-                    if wait <= 0:
-                        break
-                    await asyncio.sleep(wait)
-                self.requests.take(1)
-                self.input.take(est_in)
-                self.output.take(est_out)
-            yield _Charge(self, est_in, est_out)
+        self.avg_in = est_in if self.avg_in is None else 0.9 * self.avg_in + 0.1 * est_in
+        async with self.lock:  # one waiter at a time keeps the order fair
+            while True:
+                now = _now()
+                self._sync_rate(now)
+                if self.window.inflight >= self.window.size(self.allowed_rate(now), now):
+                    self._freed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._freed.wait(), WINDOW_POLL_S)
+                    continue
+                wait = max(self.paused_until - now, self.requests.wait_time(1),
+                           self.input.wait_time(est_in), self.output.wait_time(est_out))
+                if wait <= 0:
+                    break
+                await asyncio.sleep(min(wait, MAX_SLEEP_S))
+            self.requests.take(1)
+            self.input.take(est_in)
+            self.output.take(est_out)
+            ticket = self.window.open(now)
+            seq = self.control.sent()
+        try:
+            yield _Charge(self, est_in, est_out, seq, now)
+        except Exception:
+            self._release(ticket, measured=True)  # a failed attempt held its slot too
+            raise
+        except BaseException:
+            self._release(ticket, measured=False)  # cancelled: says nothing about the server
+            raise
+        else:
+            self._release(ticket, measured=True)
+
+    def _release(self, ticket: int, measured: bool) -> None:
+        self.window.close(ticket, _now(), measured)
+        self._freed.set()

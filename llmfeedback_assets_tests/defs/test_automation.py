@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import json
 
@@ -102,12 +103,18 @@ def test_nightly_schedule_backfills_only_stale_partitions(instance, project):
         "judge-clean", "judge-noisy"]
 
 
+def _evaluate(*args, **kwargs):
+    """Evaluate automation in a copy of the context: Dagster can leave its defs-state storage (bound to this
+    test's temporary instance) in a context variable, which broke later tests in the same worker."""
+    return contextvars.copy_context().run(dg.evaluate_automation_conditions, *args, **kwargs)
+
+
 def test_declarative_automation_judges_after_new_responses(instance, project):
     instance.add_dynamic_partitions("judge_model", ["judge-clean", "judge-noisy"])
-    first = dg.evaluate_automation_conditions(defs, instance)
+    first = _evaluate(defs, instance)
     assert first.total_requested == 0
     _materialize(instance, UPSTREAM)
-    after = dg.evaluate_automation_conditions(defs, instance, cursor=first.cursor)
+    after = _evaluate(defs, instance, cursor=first.cursor)
     assert after.get_requested_partitions(dg.AssetKey("judgments")) == {"judge-clean", "judge-noisy"}
 
 

@@ -1,5 +1,6 @@
-"""The SQL backfill export: idempotent, atomic per chat, traceable to its job; SQLite always, PostgreSQL
-when a server answers on 127.0.0.1:5432 (see `test_postgres_export`)."""
+"""The SQL backfill export: idempotent, atomic per chat, traceable to its job, NUL cleaned and a refused
+chat left out without blocking the others; SQLite always, PostgreSQL when a server answers on
+127.0.0.1:5432 (see `pg_schema`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from llmfeedback_assets import export, synth
-from llmfeedback_assets.config import load_config
+from llmfeedback_assets.config import DB_ENV, load_config
+from llmfeedback_assets.export.__main__ import main as export_main
 from llmfeedback_assets.llm import Gateway
 from llmfeedback_assets.warehouse import Warehouse
 from llmfeedback_assets_tests.support.synth import DEAD, EVAL_LLMS, SYNTH_MODELS, synth_config
@@ -272,3 +274,114 @@ def test_postgres_export(project, pg_schema, tmp_path):
         con.execute(sa.text(f'INSERT INTO "{schema}".messages VALUES '
                             "('m', :c, 'no-such-turn', 0, 'user', 'x', 'y', 'pg-1')"),
                     {"c": data.chats["chat_id"].iloc[0]})
+
+
+# -- values PostgreSQL cannot hold, rows a database refuses -------------------------------------------------
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def database(request, tmp_path):
+    """(url or engine, schema, url for reading back) of SQLite, then of PostgreSQL when one answers."""
+    if request.param == "sqlite":
+        url = _sqlite(tmp_path)
+        return url, None, url
+    engine, schema = request.getfixturevalue("pg_schema")
+    return engine, schema, engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def nul_warehouse(project, tmp_path):
+    """The project's synth tables with NUL in a persona, a style, a message and a chat's error: DuckDB (and
+    SQLite) store NUL, PostgreSQL text cannot."""
+    _, _, wh = project
+    personas, convs = wh.table("personas"), wh.table("conversations")
+    msgs = wh.table("conversation_messages")
+    personas.loc[0, "persona"] += "\x00 (after a NUL)"
+    personas.loc[1, "style"] = "terse\x00"
+    msgs.loc[0, "content"] = "before\x00after\x00"  # one value, two NULs
+    partial = convs.index[convs["status"] == "partial"][0]
+    convs.loc[partial, "error"] = "HTTP 500: \x00\x00 binary body"
+    out = Warehouse(tmp_path / "nul.duckdb")
+    out.replace_table("personas", personas)
+    out.replace_table("conversations", convs)
+    out.replace_table("conversation_messages", msgs)
+    out.replace_table("conversation_judgments", wh.table("conversation_judgments"))
+    # the warehouse keeps the original values: the export cleans them for the SQL database
+    assert out.table("conversation_messages")["content"].str.contains("\x00").sum() == 1
+    assert out.table("personas")["persona"].str.contains("\x00").sum() == 1
+    return out
+
+
+def _texts(url: str, schema: str | None = None) -> list[str]:
+    return [v for t in ("synthetic_users", "chats", "turns", "messages", "evals")
+            for col in _rows(url, t, schema).select_dtypes("object").to_numpy().T for v in col
+            if isinstance(v, str)]
+
+
+def test_nul_is_replaced_in_every_text_value_and_counted(nul_warehouse, database, tmp_path):
+    target, schema, url = database
+    data = export.load_backfill_data(nul_warehouse)
+    report = export.export_backfill(target, data, job_id="nul-1", batch_size=2, schema=schema)
+    assert report.status == "complete" and not report.refused and report.inserted == data.counts()
+    assert report.nul_replaced == {"synthetic_users": 2, "chats": 1, "turns": 0, "messages": 1, "evals": 0}
+    meta = report.as_metadata()
+    assert (meta["nul_replaced/messages"], meta["refused/chats"], meta["status"]) == (1, 0, "complete")
+    texts = _texts(url, schema)
+    assert not any("\x00" in t for t in texts)
+    assert "before\ufffdafter\ufffd" in texts and "HTTP 500: \ufffd\ufffd binary body" in texts
+    assert any(t.endswith("\ufffd (after a NUL)") for t in texts) and "terse\ufffd" in texts
+    again = export.export_backfill(target, data, job_id="nul-2", batch_size=3, schema=schema)
+    assert set(again.inserted.values()) == {0} and again.updated == {"chats": 0}  # cleaned the same way
+    if schema is not None:  # the same rows as in SQLite
+        assert _content(url, schema) == _content(_fresh(tmp_path, data))
+
+
+def test_a_refused_chat_is_left_out_and_every_other_batch_is_written(project, database, tmp_path):
+    target, schema, url = database
+    _, _, wh = project
+    good = export.load_backfill_data(wh)
+    ids = list(good.chats["chat_id"])
+    no_status, bad_text = ids[1], ids[4]  # in the first and the third batch of two
+    chats = good.chats.assign(status=good.chats["status"].where(good.chats["chat_id"] != no_status, None))
+    msgs = good.messages.copy()
+    msgs.loc[msgs.index[msgs["chat_id"] == bad_text][0], "content"] = "lone surrogate \udcff"
+    bad = export.BackfillData(good.users, chats, good.turns, msgs, good.evals)
+    report = export.export_backfill(target, bad, job_id="bad", batch_size=2, schema=schema)
+    assert [(r.table, r.id) for r in report.refused] == [("chats", no_status), ("chats", bad_text)]
+    assert "status" in report.refused[0].reason and "surrogate" in report.refused[1].reason
+    assert report.status == "incomplete" and report.batches == -(-len(good.users) // 2) + -(-len(ids) // 2)
+    written = set(_rows(url, "chats", schema)["chat_id"])
+    assert written == set(ids) - {no_status, bad_text} and report.inserted["chats"] == len(ids) - 2
+    assert report.inserted["messages"] == int(good.messages["chat_id"].isin(written).sum())
+    _assert_whole_chats(url, schema)  # nothing of the refused chats, all of the others
+    job = _rows(url, "backfill_jobs", schema).set_index("job_id").loc["bad"]
+    assert job["status"] == "incomplete" and pd.notna(job["finished_at"])
+    assert json.loads(job["inserted"])["chats"] == len(ids) - 2
+    meta = report.as_metadata()
+    assert meta["refused/chats"] == 2 and meta["status"] == "incomplete"
+    assert f"chats {no_status}: " in meta["refused_rows"] and f"chats {bad_text}: " in meta["refused_rows"]
+    # once the warehouse is right, a rerun adds exactly the two chats
+    fixed = export.export_backfill(target, good, job_id="fixed", batch_size=2, schema=schema)
+    assert fixed.inserted["chats"] == 2 and fixed.status == "complete" and not fixed.refused
+    _assert_whole_chats(url, schema)
+    assert _content(url, schema) == _content(_fresh(tmp_path, good))
+
+
+def test_a_user_the_database_refuses_is_left_out(project, database):
+    target, schema, url = database
+    _, _, wh = project
+    users = export.load_backfill_data(wh).users
+    users.loc[0, "persona"] = None
+    empty = export.load_backfill_data(wh)
+    data = export.BackfillData(users, *(empty.frame(t).iloc[0:0] for t in ("chats", "turns", "messages",
+                                                                            "evals")))
+    report = export.export_backfill(target, data, job_id="users", batch_size=10, schema=schema)
+    assert [(r.table, r.id) for r in report.refused] == [("synthetic_users", users.loc[0, "user_id"])]
+    assert report.inserted["synthetic_users"] == len(users) - 1 == len(_rows(url, "synthetic_users", schema))
+
+
+def test_the_cli_reports_cleaned_values_and_refused_chats(project, nul_warehouse, tmp_path, monkeypatch,
+                                                           capsys):
+    path, _, _ = project
+    monkeypatch.setenv(DB_ENV, str(nul_warehouse.path))
+    assert export_main(["--config", str(path), "--url", _sqlite(tmp_path), "--job-id", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert "replaced NUL by U+FFFD" in out and "'messages': 1" in out

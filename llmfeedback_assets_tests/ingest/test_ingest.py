@@ -6,6 +6,8 @@ import csv
 import hashlib
 import io
 import json
+import os
+import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -15,10 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llmfeedback_assets.config import Config
 from llmfeedback_assets.ingest import (
+    DEFAULT_MAX_PROMPT_CHARS,
     MAX_TURNS,
     PROMPT_COLUMNS,
     PromptSourceError,
+    Rejected,
+    display_path,
     incoming_files,
     ingest_prompt_sources,
     prompt_id,
@@ -136,12 +142,18 @@ def test_llmonitor_prompts_ingest_as_19():
 def test_superni_instruction_array_ingests_with_input_appended():
     path = dataset("sparse_feedback/instructions/natural_instructions.json")
     raw = json.loads(path.read_text())
-    result = ingest_prompt_sources([(path, "auto", None)])
+    result = ingest_prompt_sources([(path, "auto", None)], max_prompt_chars=200_000)
     check_rows(result.prompts)
     distinct = {(r["instruction"].strip(), r["input"].strip()) for r in raw}
     assert len(result.prompts) == len(distinct) and not result.rejected
     assert result.duplicates == len(raw) - len(distinct)
     first = result.prompts.iloc[0]
+    # item 547 is a whole story (111,452 characters): over the default limit, it is rejected, not cut
+    default = ingest_prompt_sources([(path, "auto", None)])
+    assert [(r.line, r.reason) for r in default.rejected] == [
+        (1, "item 547: prompt is 111,452 characters; the limit is max_prompt_chars = 100,000")
+    ]
+    assert len(default.prompts) == len(distinct) - 1
     assert first["turns"] == [raw[0]["instruction"].strip() + "\n\n" + raw[0]["input"].strip()]
     assert first["source_id"] == "1" and first["category"] == "general"
 
@@ -535,6 +547,203 @@ def test_result_lands_in_the_warehouse_and_metadata(tmp_path):
     )
     assert meta["categories"] == {"general": 2}
     assert "| q.jsonl | 2 | invalid JSON" in meta["rejected_preview"]
+
+
+# -- input that must not block a run: file names, line endings, sizes --------------------------------------
+
+
+def storable(frame: pd.DataFrame) -> None:
+    """Every text in the frame is valid UTF-8 without NUL (what DuckDB and Dagster's event log accept)."""
+    for col in frame.columns:
+        for value in frame[col]:
+            for text in value if isinstance(value, list) else [value]:
+                if isinstance(text, str):
+                    text.encode("utf-8")
+                    assert "\x00" not in text
+
+
+def test_a_file_whose_name_is_not_utf8_is_read_and_stored_under_an_escaped_name(tmp_path):
+    folder = tmp_path / "incoming"
+    write(folder / "good.jsonl", jsonl({"text": "first good"}, {"text": "second good"}))
+    bfolder = os.fsencode(folder)
+    with open(os.path.join(bfolder, b"bad\xff.jsonl"), "wb") as f:
+        f.write(jsonl({"text": "from the odd name"}, "{broken").encode())
+    os.mkdir(os.path.join(bfolder, b"caf\xe9"))
+    with open(os.path.join(bfolder, b"caf\xe9", b"menu.csv"), "wb") as f:
+        f.write(b"prompt\nWhat is on the menu?\n")
+    os.symlink(b"/nowhere.jsonl", os.path.join(bfolder, b"gone\xfe.jsonl"))  # unreadable: rejected
+
+    result = ingest_prompt_sources([(folder, "auto", None)])
+    by_text = dict(
+        zip(result.prompts["turns"].map(lambda t: t[0]), result.prompts["source_file"], strict=True)
+    )
+    assert by_text == {
+        "first good": str(folder / "good.jsonl"),
+        "second good": str(folder / "good.jsonl"),
+        "from the odd name": f"{folder}/bad\\xff.jsonl",  # each bad byte shown as \xNN
+        "What is on the menu?": f"{folder}/caf\\xe9/menu.csv",
+    }
+    got = {(r.source_file, r.line) for r in result.rejected}
+    assert got == {(f"{folder}/bad\\xff.jsonl", 2), (f"{folder}/gone\\xfe.jsonl", 0)}
+    gone = next(r for r in result.rejected if r.line == 0)
+    assert "gone\\xfe.jsonl" in gone.reason and "does not exist" in gone.reason
+    assert f"{folder}/bad\\xff.jsonl" in result.files
+    storable(result.prompts)
+    storable(result.rejected_frame())
+    json.dumps(result.files, ensure_ascii=False).encode("utf-8")
+    json.dumps(result.metadata(), ensure_ascii=False).encode("utf-8")
+
+    # exactly what the prompts asset writes
+    wh = Warehouse(tmp_path / "w.duckdb")
+    wh.replace_table("prompts", result.prompts)
+    frame = result.rejected_frame()
+    wh.replace_where("rejected_inputs", frame.assign(asset="prompts", rejected_at=None), {"asset": "prompts"})
+    assert set(wh.table("prompts")["source_file"]) == set(by_text.values())
+    assert set(wh.table("rejected_inputs")["source_file"]) == {s for s, _ in got}
+
+    # the sensor still gets a path it can open
+    odd = next(p for p in incoming_files(folder) if p.name.startswith("bad"))
+    assert odd.read_bytes().startswith(b'{"text"')
+    records, rejected = read_prompt_file(odd)
+    assert [r["source_file"] for r in records] == [f"{folder}/bad\\xff.jsonl"] and len(rejected) == 1
+
+
+def test_display_path_and_storable_rejects():
+    assert display_path(b"/in/bad\xff.jsonl") == "/in/bad\\xff.jsonl"
+    assert display_path(Path(os.fsdecode(b"/in/caf\xc3\xa9.jsonl"))) == "/in/café.jsonl"
+    assert display_path("/in/lone\ud800.jsonl") == "/in/lone\\ud800.jsonl"
+    r = Rejected(os.fsdecode(b"x\xff.csv"), 3, "bad \x00 byte in x\udcff.csv", "raw\x00")
+    assert (r.source_file, r.reason, r.raw) == ("x\\xff.csv", "bad \\x00 byte in x\\xff.csv", "raw\\x00")
+    assert PromptSourceError(os.fsdecode(b"/in/\xff"), "gone").path == "/in/\\xff"
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"])
+def test_jsonl_lines_end_at_cr_crlf_or_lf(tmp_path, newline):
+    text = newline.join(['{"text": "one"}', "{broken", "", '{"text": "four"}', '"a string"']) + newline
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(text.encode())
+    records, rejected = read_prompt_file(path)
+    assert [(r["turns"], r["source_id"]) for r in records] == [(["one"], "1"), (["four"], "4")]
+    assert [(r.line, r.raw) for r in rejected] == [(2, "{broken"), (5, '"a string"')]
+
+
+def test_mixed_line_endings_and_a_cr_only_json_array(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b'{"text": "a"}\r\n{"text": "b"}\r{oops\n{"text": "d"}\r\r\n{"text": "f"}')
+    records, rejected = read_prompt_file(path)
+    assert [(r["turns"][0], r["source_id"]) for r in records] == [
+        ("a", "1"),
+        ("b", "2"),
+        ("d", "4"),
+        ("f", "6"),
+    ]
+    assert [r.line for r in rejected] == [3]
+    items = [{"instruction": f"Task {i}."} for i in range(4)]
+    text = json.dumps(items, indent=2).replace('"Task 2."', '"Task 2." oops').replace("\n", "\r")
+    arr = tmp_path / "arr.json"
+    arr.write_bytes(text.encode())
+    records, rejected = read_prompt_file(arr)
+    assert [r["turns"][0] for r in records] == ["Task 0.", "Task 1.", "Task 3."]
+    item_start = text.rindex("{", 0, text.index("oops"))
+    assert [r.line for r in rejected] == [text[:item_start].count("\r") + 1]  # the line of its '{'
+    single = tmp_path / "task.json"
+    single.write_bytes(json.dumps({"turns": ["x", "y"]}, indent=2).replace("\n", "\r").encode())
+    records, rejected = read_prompt_file(single)
+    assert [r["turns"] for r in records] == [["x", "y"]] and not rejected
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"])
+def test_csv_lines_end_at_cr_crlf_or_lf(tmp_path, newline):
+    rows = ["prompt,id", "first,a", "too,many,fields", '"two', 'lines",b', ",c", "last,d"]
+    path = tmp_path / "p.csv"
+    path.write_bytes((newline.join(rows) + newline).encode())
+    records, rejected = read_prompt_file(path)
+    assert [(r["turns"][0], r["source_id"]) for r in records] == [
+        ("first", "a"),
+        ("two\nlines", "b"),
+        ("last", "d"),
+    ]
+    assert {r.line: r.reason.split(":")[0] for r in rejected} == {
+        3: "row has 3 fields, the header has 2",
+        6: "field 'prompt' is empty",
+    }
+
+
+def test_a_prompt_over_max_prompt_chars_is_rejected_with_its_size_not_truncated(tmp_path):
+    huge = "x" * 20_000_123
+    path = write(tmp_path / "p.jsonl", jsonl({"text": "small"}, {"text": huge}, {"text": "after"}))
+    result = ingest_prompt_sources([(path, "auto", None)])  # the default limit
+    assert [t[0] for t in result.prompts["turns"]] == ["small", "after"]
+    assert [(r.line, r.reason) for r in result.rejected] == [
+        (2, "prompt is 20,000,123 characters; the limit is max_prompt_chars = 100,000")
+    ]
+    assert len(result.rejected[0].raw) <= 500
+
+    # turns and reference answers count together; exactly the limit is fine
+    recs = jsonl(
+        {"question_id": 1, "turns": ["aaaa", "bbb"], "reference": ["cc", "d"]},  # 10 characters
+        {"question_id": 2, "turns": ["aaaa", "bbbb"], "reference": ["cc", "d"]},  # 11
+        {"question_id": 3, "turns": ["  padded  "]},  # 6 once normalised
+    )
+    records, rejected = read_prompt_file(write(tmp_path / "q.jsonl", recs), max_prompt_chars=10)
+    assert [r["source_id"] for r in records] == ["1", "3"]
+    assert [(r.line, r.reason) for r in rejected] == [
+        (2, "prompt is 11 characters; the limit is max_prompt_chars = 10")
+    ]
+    # one instance of a multi-instance record is rejected, its siblings kept
+    seed = {"id": "s", "instruction": "Say it.", "instances": [{"input": "hi"}, {"input": "y" * 50}]}
+    records, rejected = read_prompt_file(write(tmp_path / "seed.jsonl", jsonl(seed)), max_prompt_chars=20)
+    assert [r["source_id"] for r in records] == ["s#0"]
+    assert rejected[0].reason == "instances[1]: prompt is 59 characters; the limit is max_prompt_chars = 20"
+    # CSV rows too
+    csv_text = "prompt,reference\nshort,ok\n" + "z" * 30 + ",\nfine,\n"
+    records, rejected = read_prompt_file(write(tmp_path / "p.csv", csv_text), max_prompt_chars=20)
+    assert [r["turns"][0] for r in records] == ["short", "fine"]
+    assert reasons(rejected) == {3: "prompt is 30 characters; the limit is max_prompt_chars = 20"}
+    # the limit reaches every file of every source
+    result = ingest_prompt_sources(
+        [(tmp_path / "q.jsonl", "auto", None), (tmp_path / "p.csv", "csv", None)], max_prompt_chars=10
+    )
+    assert sorted(r.line for r in result.rejected) == [2, 3]
+
+
+def test_a_csv_field_longer_than_the_parser_allows_is_a_clear_rejection(tmp_path):
+    text = "prompt\nbefore\n" + "w" * 2_500_000 + "\nafter\n"
+    records, rejected = read_prompt_file(write(tmp_path / "big.csv", text), max_prompt_chars=2_000_000)
+    assert [r["turns"][0] for r in records] == ["before", "after"]
+    assert len(rejected) == 1 and rejected[0].line == 3
+    assert re.fullmatch(
+        r"(a field is over [\d,]+|prompt is 2,500,000) characters; the limit is "
+        r"max_prompt_chars = 2,000,000",
+        rejected[0].reason,
+    )
+    records, _ = read_prompt_file(tmp_path / "big.csv", max_prompt_chars=3_000_000)  # the limit decides
+    assert len(records) == 3
+
+
+def test_max_prompt_chars_must_be_positive_and_matches_the_config_default(tmp_path):
+    path = write(tmp_path / "p.jsonl", jsonl({"text": "hi"}))
+    for bad in (0, -5, 1.5, True):
+        with pytest.raises(PromptSourceError, match="max_prompt_chars"):
+            ingest_prompt_sources([(path, "auto", None)], max_prompt_chars=bad)
+        with pytest.raises(PromptSourceError, match="max_prompt_chars"):
+            read_prompt_file(path, max_prompt_chars=bad)
+    assert Config.model_fields["max_prompt_chars"].default == DEFAULT_MAX_PROMPT_CHARS == 100_000
+
+
+def test_nul_in_a_prompt_is_rejected_by_field_not_stored(tmp_path):
+    # DuckDB would store NUL, but PostgreSQL text cannot hold it: a prompt never carries one
+    path = write(
+        tmp_path / "p.jsonl",
+        jsonl({"text": "ok"}, {"text": "a\u0000b"}, {"text": "x", "type": "c\u0000"}),
+    )
+    records, rejected = read_prompt_file(path)
+    assert [r["turns"] for r in records] == [["ok"]]
+    assert reasons(rejected) == {
+        2: "field 'text' contains a NUL character",
+        3: "field 'type' is not valid text",
+    }
+    assert all("\x00" not in r.raw for r in rejected)
 
 
 # -- fuzzing ---------------------------------------------------------------------------------------------

@@ -7,11 +7,14 @@ It speaks enough of two real APIs for the official SDK clients to work unchanged
 - Anthropic: `POST /v1/messages`, `POST /v1/messages/batches`, `GET /v1/messages/batches/{id}[/results]`.
 
 Behaviour is set by `FakeSettings` and can be changed while it runs: latency, a per-model requests/min limit
-answered by 429 with `retry-after-ms` / `retry-after`, a per-content script of failures (500, timeout,
-malformed JSON, dropped connection, 400/401/404, insufficient_quota, batch expiry), random 500s. It counts
-every request per request content (`content_key(model, messages)`), so a test can assert that a rerun sent
-only what was missing. The answer echoes the last user message, so a test can check that no answer was
-given to the wrong request.
+answered by 429 with `retry-after-ms` / `retry-after` (and, with `limit_headers`, the remaining-requests
+header at 0 that real servers send), a per-content script of failures (500, timeout, hang, malformed JSON,
+dropped connection, 400/401/404, insufficient_quota, batch expiry), random 500s, and a seeded random fault
+mix per model (`faults`: 429 with Retry-After independent of the send rate, 500/503, hangs, malformed
+bodies). It counts every request per request content (`content_key(model, messages)`), so a test can
+assert that a rerun sent only what was missing, and counts requests for content it already answered with
+a valid 200 (`resent_after_ok`: a correct client sends none). The answer echoes the last user message, so
+a test can check that no answer was given to the wrong request.
 
 Run it in a background thread (`FakeLLM(...).start()`) or in its own process (`FakeLLM.spawn(...)`, what the
 benchmarks use so the server does not share the client's interpreter). Both are driven through the same
@@ -39,6 +42,7 @@ from dataclasses import asdict, dataclass, field, fields
 # Outcomes a script entry (or `always`) may name.
 OUTCOMES = {
     "ok",
+    "hang",
     "500",
     "502",
     "503",
@@ -67,7 +71,15 @@ class FakeSettings:
     always: str | None = None  # outcome of every request (e.g. "401"), checked before the script
     error_rate: float = 0.0  # chance of a random 500 once the script is used up
     scripted_retry_after_s: float = 0.05  # retry-after sent with a scripted "429"
-    timeout_sleep_s: float = 5.0  # how long a "timeout" request hangs
+    timeout_sleep_s: float = 5.0  # how long a "timeout" request hangs (then it is answered 200)
+    hang_s: float = 5.0  # how long a "hang" request holds the connection (then it is dropped, unanswered)
+    # Random faults per model name ("*": every model): {outcome: chance, ..., "seed": n}. Drawn per
+    # (seed, messages, arrival number), after the script, so a seed gives the same faults to the same
+    # requests whatever the timing, and a model with the same seed and messages but no "429" entry gets
+    # the same other faults (list "429" last). A "429" answers at once with `fault_retry_after_s`.
+    faults: dict[str, dict[str, float]] = field(default_factory=dict)
+    fault_retry_after_s: float = 1.0
+    limit_headers: bool = False  # rate limiter 429s say x-ratelimit-remaining-requests: 0 (as OpenAI does)
     api_key: str | None = None  # when set, other keys get 401
     reply_words: int = 0  # extra words in each answer (more output tokens)
     batch_polls: int = 1  # retrieves of a batch before it ends
@@ -81,6 +93,7 @@ class FakeSettings:
                 raise ValueError(f"unknown fake server setting {k!r}")
             setattr(self, k, v)
         extra = [o for sc in self.scripts.values() for o in sc]
+        extra += [o for mix in self.faults.values() for o in mix if o != "seed"]
         for o in [*self.script, *extra, *([self.always] if self.always else [])]:
             if o not in OUTCOMES:
                 raise ValueError(f"unknown outcome {o!r}; known: {sorted(OUTCOMES)}")
@@ -176,6 +189,8 @@ class _Server:
         self.batches: dict[str, dict] = {}
         self.rng = random.Random(self.settings.seed)
         self.received = 0
+        self.ok_keys: set[str] = set()  # content keys answered with a valid 200
+        self.resent_after_ok: Counter[str] = Counter()  # requests for content already answered 200
 
     # -- dispatch --------------------------------------------------------------------------------------
     async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Reply:
@@ -238,6 +253,8 @@ class _Server:
             "by_path": dict(self.by_path),
             "by_outcome": dict(self.by_outcome),
             "max_inflight": dict(self.max_inflight),
+            "answered_ok": len(self.ok_keys),
+            "resent_after_ok": sum(self.resent_after_ok.values()),
             "batches": {
                 bid: {"kind": b["kind"], "n": len(b["items"]), "status": b["status"]}
                 for bid, b in self.batches.items()
@@ -253,28 +270,35 @@ class _Server:
         given = bearer[7:] if bearer.lower().startswith("bearer ") else headers.get("x-api-key")
         return given == self.settings.api_key
 
-    def _outcome(self, model: str, ck: str, headers: dict[str, str], flavor: str) -> tuple[str, float]:
-        """Decide what happens to one request: (outcome, retry-after seconds for a 429)."""
+    def _outcome(self, model: str, ck: str, headers: dict[str, str], flavor: str,
+                 msgs: list[tuple[str, str]]) -> tuple[str, float, bool]:
+        """Decide what happens to one request: (outcome, retry-after seconds for a 429, whether the 429
+        comes from the rate limiter)."""
         s = self.settings
         if s.api_key is not None and not self._authorized(headers):
-            return "401", 0.0
+            return "401", 0.0, False
         if s.always:
-            return s.always, s.scripted_retry_after_s
+            return s.always, s.scripted_retry_after_s, False
         if s.rpm:
             bucket = self.buckets.get(model)
             if bucket is None:
                 bucket = self.buckets[model] = _Bucket(s.rpm, s.burst_s)
             wait = bucket.try_take()
             if wait > 0:
-                return "429", wait
+                return "429", wait, True
         n = self.arrivals[ck]
         self.arrivals[ck] += 1
         script = s.scripts.get(ck, s.script)
         if n < len(script):
-            return script[n], s.scripted_retry_after_s
+            return script[n], s.scripted_retry_after_s, False
+        mix = s.faults.get(model, s.faults.get("*"))
+        if mix:
+            outcome = _draw(mix, msgs, n)
+            if outcome != "ok":
+                return outcome, s.fault_retry_after_s, False
         if s.error_rate and self.rng.random() < s.error_rate:
-            return "500", 0.0
-        return "ok", 0.0
+            return "500", 0.0, False
+        return "ok", 0.0, False
 
     async def _complete(self, headers: dict[str, str], body: bytes, flavor: str) -> _Reply:
         try:
@@ -288,10 +312,13 @@ class _Server:
         ck = content_key(model, msgs)
         self.received += 1
         self.counts[ck] += 1
-        outcome, retry_after = self._outcome(model, ck, headers, flavor)
+        if ck in self.ok_keys:
+            self.resent_after_ok[ck] += 1
+        outcome, retry_after, limiter = self._outcome(model, ck, headers, flavor, msgs)
         self.by_outcome[outcome] += 1
         if outcome == "429":
-            reply = _rate_limited(flavor, retry_after, self.settings.retry_after)
+            reply = _rate_limited(flavor, retry_after, self.settings.retry_after,
+                                  limiter and self.settings.limit_headers)
             sent = parse_wait(reply.headers)
             self.events.append((time.monotonic(), model, ck, outcome, sent))
             return reply
@@ -301,10 +328,14 @@ class _Server:
         try:
             if outcome == "timeout":
                 await asyncio.sleep(self.settings.timeout_sleep_s)
+            elif outcome == "hang":
+                await asyncio.sleep(self.settings.hang_s)
             elif self.settings.latency_s > 0:
                 await asyncio.sleep(self.settings.latency_s)
         finally:
             self.inflight[model] -= 1
+        if outcome == "ok":
+            self.ok_keys.add(ck)
         return self._answer(flavor, outcome, model, msgs, req)
 
     def _answer(
@@ -324,7 +355,7 @@ class _Server:
                 if flavor == "openai"
                 else {"id": "x", "type": "message"},
             )
-        if outcome == "disconnect":
+        if outcome in ("disconnect", "hang"):
             return _Reply(action="close")
         return _failure(flavor, outcome)
 
@@ -667,8 +698,26 @@ def _failure(flavor: str, outcome: str) -> _Reply:
     return _error(flavor, status, message, etype, code)
 
 
-def _rate_limited(flavor: str, wait_s: float, mode: str) -> _Reply:
+def _draw(mix: dict[str, float], msgs: list[tuple[str, str]], n: int) -> str:
+    """The fault of the n-th arrival of these messages under a fault mix: a seeded, timing-free draw."""
+    digest = hashlib.sha256(json.dumps([mix.get("seed", 0), msgs, n]).encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0**64
+    edge = 0.0
+    for outcome, chance in mix.items():
+        if outcome == "seed":
+            continue
+        edge += chance
+        if u < edge:
+            return outcome
+    return "ok"
+
+
+def _rate_limited(flavor: str, wait_s: float, mode: str, exhausted: bool = False) -> _Reply:
     headers = {}
+    if exhausted:
+        name = ("x-ratelimit-remaining-requests" if flavor == "openai"
+                else "anthropic-ratelimit-requests-remaining")
+        headers[name] = "0"
     if mode in ("ms", "both"):
         headers["retry-after-ms"] = str(max(1, math.ceil(wait_s * 1000)))
     if mode in ("s", "both"):
@@ -875,8 +924,9 @@ class FakeLLM:
 
     def stats(self) -> dict:
         """Counts so far: received, distinct, counts (per content key), batch_counts, by_path, by_outcome,
-        max_inflight (per model), batches, and events: [monotonic time, model, content key, outcome,
-        announced retry-after seconds] per completion request."""
+        max_inflight (per model), answered_ok (content keys answered with a valid 200), resent_after_ok
+        (requests for content already answered so), batches, and events: [monotonic time, model, content
+        key, outcome, announced retry-after seconds] per completion request."""
         return self._admin("/_admin/stats")
 
 

@@ -2,17 +2,21 @@
 
     python -m llmfeedback_assets_tests.support.gateway_child --config C.yaml --db W.duckdb --model M --n 100
 
-Sends `numbered_requests(model, n, prefix)` and prints one JSON line with the run's metadata.
+Sends `numbered_requests(model, first + n, prefix)[first:]` and prints one JSON line with the run's metadata.
+--lease-s / --poll-s set the claim lease and the polling of a run waiting for another's answers;
+--watch-parent stops the run (RunOrphaned, exit 3) when the process that started this one dies.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from llmfeedback_assets.config import load_config
 from llmfeedback_assets.llm import Gateway
+from llmfeedback_assets.llm.claims import RunOrphaned
 from llmfeedback_assets.warehouse import Warehouse
 
 from .configs import numbered_requests
@@ -26,10 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--prefix", default="q")
     ap.add_argument("--flush-s", type=float, default=2.0)
+    ap.add_argument("--first", type=int, default=0)
+    ap.add_argument("--lease-s", type=float, default=30.0)
+    ap.add_argument("--poll-s", type=float, default=1.0)
+    ap.add_argument("--watch-parent", action="store_true")
     args = ap.parse_args(argv)
     gw = Gateway(load_config(args.config), Warehouse(args.db), journal_flush_s=args.flush_s,
-                 backoff_base_s=0.05)
-    results, stats = gw.run(numbered_requests(args.model, args.n, args.prefix))
+                 backoff_base_s=0.05, claim_lease_s=args.lease_s, claim_poll_s=args.poll_s,
+                 parent_pid=os.getppid() if args.watch_parent else None)
+    print(json.dumps({"started": os.getpid()}), flush=True)
+    try:
+        results, stats = gw.run(numbered_requests(args.model, args.first + args.n, args.prefix)[args.first:])
+    except RunOrphaned as exc:
+        print(json.dumps({"orphaned": str(exc)}), flush=True)
+        return 3
     print(json.dumps({"ok": sum(r.ok for r in results), **stats.as_metadata()}), flush=True)
     return 0
 

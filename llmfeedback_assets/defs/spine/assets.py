@@ -23,7 +23,7 @@ def prompts(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource)
     incoming = config.resolve(config.incoming_dir)
     if incoming_files(incoming):
         sources.append((incoming, "auto", None))
-    result = ingest_prompt_sources(sources)
+    result = ingest_prompt_sources(sources, max_prompt_chars=config.max_prompt_chars)
     wh.replace_table("prompts", result.prompts)
     rejected = result.rejected_frame().assign(asset="prompts",
                                               rejected_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))

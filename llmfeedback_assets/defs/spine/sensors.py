@@ -12,7 +12,7 @@ import json
 import dagster as dg
 
 from ...ids import file_hash
-from ...ingest import incoming_files, read_prompt_file
+from ...ingest import display_path, incoming_files, read_prompt_file
 from ..partitions import JUDGE_PARTITIONS_NAME, judge_model_partitions, judge_partition_changes
 from ..resources import LLMFeedbackResource
 from .jobs import ingest_and_respond, judge_everything
@@ -30,14 +30,14 @@ def new_prompt_files_sensor(context: dg.SensorEvaluationContext, llmfeedback: LL
         return dg.SkipReason(f"incoming folder {folder} does not exist")
     runs = []
     for path in incoming_files(folder):
-        name = path.relative_to(folder).as_posix()
+        name = display_path(path.relative_to(folder).as_posix())
         if not path.is_file():  # a broken link: the prompts asset records it as rejected
             continue
         digest = file_hash(path)
         if seen.get(name) == digest:
             continue
         seen[name] = digest
-        records, rejected = read_prompt_file(path)
+        records, rejected = read_prompt_file(path, max_prompt_chars=config.max_prompt_chars)
         if rejected:
             first = rejected[0]
             context.log.warning(f"{name}: {len(records)} prompt(s), {len(rejected)} rejected line(s) "

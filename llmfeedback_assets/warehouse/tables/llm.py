@@ -1,4 +1,5 @@
-"""Tables of the model gateway: the journal of every call and the provider batches."""
+"""Tables of the model gateway: the journal of every call, the provider batches, and the claims that keep
+concurrent runs from paying for one request twice."""
 
 from __future__ import annotations
 
@@ -33,4 +34,23 @@ LLM_BATCHES = declare("llm_batches", "Provider batches submitted and collected, 
     ("detail", "VARCHAR", "the provider's status detail"),
 ], key="batch_id")
 
-TABLES = [LLM_JOURNAL, LLM_BATCHES]
+LLM_CLAIMS = declare("llm_claims", "Requests a running gateway is sending right now: another run waits for "
+                                   "their answers instead of paying again.", [
+    ("request_key", "VARCHAR", "the request being sent"),
+    ("owner", "VARCHAR", "the claiming gateway run (llm_claim_owners.owner)"),
+    ("claimed_at", "TIMESTAMP", "when it was claimed (UTC)"),
+], key="request_key")
+
+LLM_CLAIM_OWNERS = declare("llm_claim_owners", "Gateway runs holding claims, with a heartbeat: claims of a "
+                                               "run whose process is gone or whose heartbeat is older than "
+                                               "the lease are taken over.", [
+    ("owner", "VARCHAR", "one gateway run: host, pid and a random suffix"),
+    ("host", "VARCHAR", "host name of the process"),
+    ("pid", "BIGINT", "process id"),
+    ("proc_start", "VARCHAR", "the kernel's start time of the process: a reused pid is not mistaken for it"),
+    ("label", "VARCHAR", "what the run is (a Dagster run id and asset), for messages"),
+    ("started_at", "TIMESTAMP", "when the run first claimed (UTC)"),
+    ("heartbeat_at", "TIMESTAMP", "last sign of life (UTC)"),
+], key="owner")
+
+TABLES = [LLM_JOURNAL, LLM_BATCHES, LLM_CLAIMS, LLM_CLAIM_OWNERS]
