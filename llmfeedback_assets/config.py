@@ -35,6 +35,7 @@ class JudgeRoles:
     judge: str
     modes: frozenset[str]
     conversations: bool
+    imported: tuple = ()  # JudgmentSource files behind an imported partition; it calls no model
 
     def does(self, mode: str) -> bool:
         return mode in self.modes
@@ -107,7 +108,8 @@ class ModelSpec(_Strict):
     batch: bool = Field(False, description="use the provider's batch API (half price, slow)")
     sim: SimResponderSpec | None = None
     sim_judge: SimJudgeSpec | None = None
-    family: str | None = Field(None, description="model family, for self-preference checks")
+    family: str | None = Field(None, description="model family: without judging.allow_self_judging a judge "
+                                                 "grades no model of its own family")
 
     @field_validator("name")
     @classmethod
@@ -165,15 +167,101 @@ class ComparisonSource(_Strict):
     models_jsonl: str | None = Field(None, description="LLMFAO models.jsonl to resolve model ids to names")
 
 
+AnswerFormat = Literal["auto", "fastchat", "alpaca_eval", "llmfao", "sparse_feedback"]
+JudgmentFormat = Literal["auto", "fastchat", "llmfao", "sparse_feedback"]
+IMPORTED_SUFFIX = " (imported)"
+
+
+class AnswerSource(_Strict):
+    """Answers a user already has (FastChat, alpaca_eval, LLMFAO, sparse feedback): they join `responses`
+    labelled with their file and are never sent to a provider."""
+
+    path: str = Field(..., description="a file or a folder of answer files, relative to the project root")
+    format: AnswerFormat = "auto"
+
+
+class JudgmentSource(_Strict):
+    """Judgments a user already has; they become the judge_model partition `<judge> (imported)`."""
+
+    path: str = Field(..., description="a judgment file (FastChat model_judgment JSONL, LLMFAO comparison "
+                                       "CSV, sparse-feedback ratings/rankings CSV)")
+    format: JudgmentFormat = "auto"
+    judge: str | None = Field(None, description="judge name; default from the file name (FastChat's "
+                                                "gpt-4_single.jsonl -> gpt-4, LLMFAO's crowd-comparisons.csv "
+                                                "-> crowd)")
+
+    @property
+    def judge_name(self) -> str:
+        if self.judge:
+            return self.judge
+        stem = Path(self.path).name.split(".")[0]
+        for suffix in ("_single", "_pair", "-comparisons", "_comparisons"):
+            if stem.endswith(suffix) and len(stem) > len(suffix):
+                return stem[: -len(suffix)]
+        return stem
+
+    @property
+    def partition(self) -> str:
+        return self.judge_name + IMPORTED_SUFFIX
+
+
+class ReferenceSource(_Strict):
+    path: str = Field(..., description="FastChat reference_answer JSONL (question_id, choices[0].turns)")
+
+
+# FastChat's temperature_config for MT-bench answers (gen_api_answer/gen_model_answer); other categories 0.7.
+FASTCHAT_TEMPERATURES = {"writing": 0.7, "roleplay": 0.7, "extraction": 0.0, "math": 0.0, "coding": 0.0,
+                         "reasoning": 0.0, "stem": 0.1, "humanities": 0.1, "arena-hard-200": 0.0}
+FASTCHAT_DEFAULT_TEMPERATURE = 0.7
+
+
+class GenerationConfig(_Strict):
+    num_choices: int = Field(1, ge=1, description="answers per prompt and responder (FastChat's "
+                                                  "num_choices)")
+    temperature_by_category: Literal["fastchat"] | dict[str, float] | None = Field(
+        None, description="per-category sampling temperature: 'fastchat' (writing/roleplay 0.7, "
+                          "extraction/math/coding/reasoning 0.0, stem/humanities 0.1, other 0.7) or a "
+                          "mapping with an optional 'default'; unset: each model's own temperature")
+
+    def temperature_for(self, category: str | None) -> float | None:
+        """The temperature a prompt of `category` is answered with; None keeps the model's own."""
+        table = self.temperature_by_category
+        if table is None:
+            return None
+        if table == "fastchat":
+            return FASTCHAT_TEMPERATURES.get(category or "", FASTCHAT_DEFAULT_TEMPERATURE)
+        if category in table:
+            return float(table[category])
+        return float(table["default"]) if "default" in table else None
+
+
 class JudgingConfig(_Strict):
     modes: list[JudgingMode] = Field(default_factory=lambda: ["single", "pairwise"])
     allow_self_judging: bool = False
     judge_prompts_file: str | None = Field(
-        None, description="optional MT-bench judge_prompts.jsonl to use the original templates"
-    )
-    pairwise_pairs: Literal["all", "baseline"] = "all"
-    baseline_model: str | None = None
+        None, description="FastChat's judge_prompts.jsonl: MT-bench questions are judged with the original "
+                          "prompts (reference-guided for math/reasoning/coding, multi-turn for turn 2)")
+    pairs: Literal["all", "baseline", "llmfao"] = Field(
+        "all", description="which pairs are compared: all pairs, each model against baseline_model "
+                           "(FastChat's pairwise-baseline), or LLMFAO's most-distant-neighbour graph")
+    baseline_model: str | None = Field(None, description="the baseline of pairs: baseline (a responder or an "
+                                                         "imported answer's model)")
+    pairs_k: int = Field(3, ge=1, description="neighbours per model under pairs: llmfao")
+    judged_choice: int = Field(0, ge=0, description="which of num_choices answers is judged (FastChat: 0)")
     max_parse_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data):
+        if isinstance(data, dict) and "pairwise_pairs" in data:
+            raise ValueError("judging.pairwise_pairs was renamed judging.pairs (all | baseline | llmfao)")
+        return data
+
+    @model_validator(mode="after")
+    def _baseline(self):
+        if self.pairs == "baseline" and not self.baseline_model:
+            raise ValueError("judging.pairs: baseline needs judging.baseline_model")
+        return self
 
 
 class LeaderboardConfig(_Strict):
@@ -255,9 +343,13 @@ class Config(_Strict):
     database: str = Field("data/warehouse.duckdb", description="DuckDB file, relative to project root")
     seed: int = 0
     models: list[ModelSpec]
-    responders: list[str]
-    judges: list[str]
-    prompt_sources: list[PromptSource]
+    responders: list[str] = Field(default_factory=list)
+    judges: list[str] = Field(default_factory=list)
+    prompt_sources: list[PromptSource] = Field(default_factory=list)
+    answer_sources: list[AnswerSource] = Field(default_factory=list)
+    judgment_sources: list[JudgmentSource] = Field(default_factory=list)
+    reference_answers: list[ReferenceSource] = Field(default_factory=list)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
     comparison_sources: list[ComparisonSource] = Field(default_factory=list)
     judging: JudgingConfig = Field(default_factory=JudgingConfig)
     leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
@@ -287,10 +379,16 @@ class Config(_Strict):
             for i, n in enumerate(getattr(self, field)):
                 if n not in known:
                     raise ValueError(f"{field}[{i}]: unknown model {n!r} (known: {sorted(known)})")
-        if not self.responders:
-            raise ValueError("responders: list at least one model")
-        for ref in (self.synth.persona_model, self.synth.user_model, self.reward.reference_model,
-                    self.judging.baseline_model):
+        if not self.responders and not self.answer_sources:
+            raise ValueError("responders: list at least one model (or import answers with answer_sources)")
+        if not self.prompt_sources and not self.answer_sources:
+            raise ValueError("prompt_sources: list at least one source (or import answers with "
+                             "answer_sources)")
+        imported = [s.partition for s in self.judgment_sources]
+        clash = sorted(set(imported) & known)
+        if clash:
+            raise ValueError(f"judgment_sources: imported judge partition(s) {clash} clash with model names")
+        for ref in (self.synth.persona_model, self.synth.user_model, self.reward.reference_model):
             if ref is not None and ref not in known:
                 raise ValueError(f"unknown model {ref!r} referenced (known: {sorted(known)})")
         for i, e in enumerate(self.synth.eval_llms):
@@ -316,8 +414,10 @@ class Config(_Strict):
 
     @property
     def judge_partitions(self) -> list[str]:
-        """Every model that judges anything: the judge_model partitions (spine and conversation judges)."""
-        return list(dict.fromkeys([*self.judges, *self.conversation_judges]))
+        """Every judge_model partition: models that judge anything (spine and conversation judges) and
+        every imported judge (`<judge> (imported)`)."""
+        imported = [s.partition for s in self.judgment_sources]
+        return list(dict.fromkeys([*self.judges, *self.conversation_judges, *imported]))
 
     def judge_roles(self, judge: str) -> JudgeRoles:
         """What the judge_model partition `judge` does: the one place every per-judge asset asks. An unknown
@@ -326,7 +426,8 @@ class Config(_Strict):
             raise ConfigError(f"judge_model partition {judge!r} is not a configured judge "
                               f"({self.judge_partitions}) in {self.source}")
         modes = frozenset(self.judging.modes) if judge in self.judges else frozenset()
-        return JudgeRoles(judge, modes, judge in self.conversation_judges)
+        return JudgeRoles(judge, modes, judge in self.conversation_judges,
+                          tuple(s for s in self.judgment_sources if s.partition == judge))
 
     def asks(self, *modes: str) -> bool:
         """Whether judging.modes asks for any of these modes (the optional parts of the graph run only
@@ -337,6 +438,15 @@ class Config(_Strict):
     def reward_enabled(self) -> bool:
         """The reward loop runs when rating or ranking feedback is asked for."""
         return self.asks("rating", "ranking")
+
+    def same_family(self, name: str) -> list[str]:
+        """Other models of `name`'s family: without allow_self_judging a judge does not grade them."""
+        family = next((m.family for m in self.models if m.name == name), None)
+        return [m.name for m in self.models if family and m.family == family and m.name != name]
+
+    def is_simulated_judge(self, partition: str) -> bool:
+        """A judge partition answered by the simulator (an imported judge is not)."""
+        return any(m.name == partition and m.is_simulated for m in self.models)
 
     def resolve(self, path: str | Path) -> Path:
         p = Path(path)

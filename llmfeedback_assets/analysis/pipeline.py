@@ -33,15 +33,20 @@ class JudgmentInputs:
     judgments: pd.DataFrame
     truth: pd.DataFrame
     external: pd.DataFrame
+    categories: pd.DataFrame | None = None  # prompt_id, category
 
 
 def load_judgment_inputs(wh: Warehouse) -> JudgmentInputs:
     return JudgmentInputs(wh.table("judgments", "WHERE parse_status = 'ok'"), wh.table("sim_ground_truth"),
-                          wh.table("external_comparisons"))
+                          wh.table("external_comparisons"),
+                          wh.query("SELECT prompt_id, category FROM prompts"))
 
 
 def _board(judgments: pd.DataFrame, rounds: int, seed: int) -> pd.DataFrame:
-    pairs = judgments[(judgments["mode"] == "pairwise") & judgments["winner"].notna()]
+    # Two answers of one model (sparse-feedback rankings compare samples of one model) say nothing about
+    # how models rank.
+    pairs = judgments[(judgments["mode"] == "pairwise") & judgments["winner"].notna()
+                      & (judgments["model_a"] != judgments["model_b"])]
     single = judgments[(judgments["mode"] == "single") & judgments["score"].notna()]
     comps = pairs[["model_a", "model_b", "winner", "prompt_id", "turn"]]
     scores = single.rename(columns={"model_a": "model"})[["model", "turn", "score"]]
@@ -80,6 +85,39 @@ def leaderboards(inputs: JudgmentInputs, config: Config) -> tuple[pd.DataFrame, 
         boards.append(board)
     board = pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=columns("leaderboard"))
     return board[columns("leaderboard")], pd.DataFrame(summary)
+
+
+def mt_bench_tables(inputs: JudgmentInputs,
+                    config: Config) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, bytes]]:
+    """Per judge: MT-bench scores (turn 1, turn 2, overall, per category) with bootstrap intervals, FastChat
+    show_result pairwise win rates (against the baseline under judging.pairs: baseline, and against all),
+    and a category radar plot (PNG) per judge with categories."""
+    scores, rates, radars = [], [], {}
+    categories = inputs.categories if inputs.categories is not None else pd.DataFrame(columns=["prompt_id",
+                                                                                               "category"])
+    questions = categories.rename(columns={"prompt_id": "question_id"})
+    lb = config.leaderboard
+    for judge, frame in inputs.judgments.groupby("judge_model"):
+        single = frame[(frame["mode"] == "single") & frame["score"].notna()]
+        if len(single):
+            single = single.rename(columns={"model_a": "model", "prompt_id": "question_id"})
+            long = ranking.mt_bench_bootstrap(single[["model", "turn", "score", "question_id"]], questions,
+                                              rounds=lb.bootstrap_rounds, seed=lb.seed)
+            scores.append(long.assign(judge_model=judge))
+            wide = ranking.mt_bench_scores(single[["model", "turn", "score", "question_id"]], questions)
+            if len(questions) and questions["category"].nunique() > 1:
+                radars[str(judge)] = ranking.mt_bench_radar_png(wide, title=f"MT-bench categories: {judge}")
+        pairs = frame[(frame["mode"] == "pairwise") & (frame["model_a"] != frame["model_b"])]
+        if len(pairs):
+            against_baseline = config.judging.pairs == "baseline"
+            baselines = [None] + ([config.judging.baseline_model] if against_baseline else [])
+            for baseline in baselines:
+                table = ranking.pairwise_win_rates(pairs[["model_a", "model_b", "winner"]], baseline=baseline)
+                rates.append(table.assign(judge_model=judge, baseline=baseline))
+    score_cols, rate_cols = columns("mt_bench_scores"), columns("pairwise_win_rates")
+    score = pd.concat(scores, ignore_index=True)[score_cols] if scores else pd.DataFrame(columns=score_cols)
+    rate = pd.concat(rates, ignore_index=True)[rate_cols] if rates else pd.DataFrame(columns=rate_cols)
+    return score, rate, radars
 
 
 def _is_sim(config: Config, model: str) -> bool:

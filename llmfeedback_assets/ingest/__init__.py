@@ -5,6 +5,8 @@ format detection) <- `readers` (one file, line by line) <- `pipeline` (sources a
 the result).
 """
 
+from .answers import AnswerSourceError, read_answers
+from .judgments import JudgmentSourceError, read_judgments
 from .pipeline import IngestResult, incoming_files, ingest_prompt_sources
 from .readers import read_prompt_file
 from .records import (
@@ -25,12 +27,16 @@ __all__ = [
     "MAX_TURNS",
     "PROMPT_COLUMNS",
     "REJECTED_COLUMNS",
+    "AnswerSourceError",
     "IngestResult",
+    "JudgmentSourceError",
     "PromptSourceError",
     "Rejected",
     "display_path",
     "incoming_files",
     "ingest_prompt_sources",
     "prompt_id",
+    "read_answers",
+    "read_judgments",
     "read_prompt_file",
 ]

@@ -17,9 +17,9 @@ from ..ids import content_hash
 PROMPT_COLUMNS = ["prompt_id", "source_file", "source_id", "category", "turns", "reference", "n_turns"]
 REJECTED_COLUMNS = ["source_file", "line", "reason", "raw"]
 FORMATS = ("auto", "mtbench", "llmonitor", "instruction", "csv")
-# Responders and judges handle one- and two-turn prompts (MT-bench style); longer dialogues are refused
-# here with a clear reason rather than half-handled downstream.
-MAX_TURNS = 2
+# Responders see the whole conversation so far and judges grade every turn (FastChat's prompts cover two
+# turns; later turns use our own template), so the cap only refuses runaway records.
+MAX_TURNS = 20
 DEFAULT_CATEGORY = "general"
 RAW_PREVIEW_CHARS = 500
 # A prompt (its turns and reference answers together, in characters) goes to every responder and judge: a

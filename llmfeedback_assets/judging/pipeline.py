@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,14 +11,17 @@ import pandas as pd
 from ..ids import stable_id
 from ..llm import ChatRequest, Gateway, RunStats, merge_stats
 from ..warehouse import columns
-from . import parse, templates
+from . import fastchat, parse, templates
+from .pairs import select_pairs
 from .templates import Turn
 
 
-def generate_responses(gateway: Gateway, prompts: pd.DataFrame, responders: list[str],
-                       samples: int = 1) -> tuple[pd.DataFrame, RunStats | None]:
-    """Every responder answers every prompt; turn t sees the conversation so far, including its own
-    answers."""
+def generate_responses(gateway: Gateway, prompts: pd.DataFrame, responders: list[str], samples: int = 1,
+                       temperature_for: Callable[[str | None], float | None] | None = None,
+                       ) -> tuple[pd.DataFrame, RunStats | None]:
+    """Every responder answers every prompt `samples` times (FastChat's num_choices); turn t sees the
+    conversation so far, including its own answers. `temperature_for(category)` sets a per-category
+    temperature (FastChat's temperature_config); None keeps each model's own."""
     rows: list[dict] = []
     stats: RunStats | None = None
     # conversation so far per (prompt, responder, sample): list of (question, answer or None)
@@ -41,7 +45,9 @@ def generate_responses(gateway: Gateway, prompts: pd.DataFrame, responders: list
                 for q, a in past:
                     msgs += [("user", q), ("assistant", a)]
                 msgs.append(("user", question))
-                todo.append(ChatRequest(model=model, messages=tuple(msgs), sample=s, tag="response"))
+                temperature = temperature_for(p.category) if temperature_for else None
+                todo.append(ChatRequest(model=model, messages=tuple(msgs), sample=s, temperature=temperature,
+                                        tag="response"))
                 meta.append((rid, p.prompt_id, model, turn, s, question))
         if not todo:
             continue
@@ -57,17 +63,46 @@ def generate_responses(gateway: Gateway, prompts: pd.DataFrame, responders: list
 
 def _response_row(rid, pid, model, turn, sample, text, status, error, key) -> dict:
     return {"response_id": rid, "prompt_id": pid, "responder_model": model, "turn": turn, "sample": sample,
-            "text": text, "status": status, "error": error, "request_key": key}
+            "text": text, "status": status, "error": error, "request_key": key, "source": "generated",
+            "source_line": None}
 
 
 @dataclass
 class JudgeOptions:
+    """How one judge judges: its modes, whether it may judge its own answers, which pairs are compared
+    (`pairs`: prompt_id, model_a, model_b from `choose_pairs`; None compares all), which of several answers
+    per model is judged, and FastChat's judge prompts when configured."""
+
     modes: tuple[str, ...] = ("single", "pairwise")
     allow_self_judging: bool = False
+    pairs: pd.DataFrame | None = None
+    judged_choice: int = 0
+    same_family: frozenset[str] = frozenset()  # models of the judge's family: judged only with self-judging
+    fastchat: fastchat.JudgePrompts | None = None
 
 
-def _turns_of(responses: pd.DataFrame) -> dict[tuple[str, str], dict[int, pd.Series]]:
-    ok = responses[(responses["status"] == "ok") & (responses["sample"] == 0)]
+def judged_answers(responses: pd.DataFrame, judged_choice: int = 0) -> pd.DataFrame:
+    """The answers pair selection compares: turn 1 of the judged choice, in file order for imported answers
+    (LLMFAO's selection depends on the order it reads results in)."""
+    ok = responses[(responses["status"] == "ok") & (responses["sample"] == judged_choice)
+                   & (responses["turn"] == 1)]
+    ok = ok.assign(_source=ok["source"].fillna("generated"),
+                   _line=pd.to_numeric(ok["source_line"], errors="coerce").fillna(0))
+    ok = ok.sort_values(["_source", "_line", "prompt_id", "responder_model"], kind="stable")
+    return ok.rename(columns={"responder_model": "model"})[["prompt_id", "model", "text"]]
+
+
+def choose_pairs(responses: pd.DataFrame, method: str, k: int = 3, seed: int = 0, baseline: str | None = None,
+                 judged_choice: int = 0) -> pd.DataFrame | None:
+    """The pairs every judge compares (the same for all judges, so their verdicts can be compared); None
+    for method 'all'."""
+    if method == "all":
+        return None
+    return select_pairs(judged_answers(responses, judged_choice), method, k=k, seed=seed, baseline=baseline)
+
+
+def _turns_of(responses: pd.DataFrame, judged_choice: int = 0) -> dict[tuple[str, str], dict[int, pd.Series]]:
+    ok = responses[(responses["status"] == "ok") & (responses["sample"] == judged_choice)]
     out: dict[tuple[str, str], dict[int, pd.Series]] = {}
     for r in ok.itertuples(index=False):
         out.setdefault((r.prompt_id, r.responder_model), {})[int(r.turn)] = r
@@ -77,10 +112,11 @@ def _turns_of(responses: pd.DataFrame) -> dict[tuple[str, str], dict[int, pd.Ser
 def plan_judgments(prompts: pd.DataFrame, responses: pd.DataFrame, judge_model: str,
                    options: JudgeOptions) -> tuple[list[dict], list[ChatRequest]]:
     """Every request one judge model will be sent (nothing is sent here): plans index into the requests."""
-    by = _turns_of(responses)
+    by = _turns_of(responses, options.judged_choice)
     models = sorted(responses["responder_model"].unique())
     if not options.allow_self_judging:
-        models = [m for m in models if m != judge_model]
+        models = [m for m in models if m != judge_model and m not in options.same_family]
+    chosen = _pairs_by_prompt(options.pairs)
     plans: list[dict] = []
     requests: list[ChatRequest] = []
 
@@ -99,22 +135,67 @@ def plan_judgments(prompts: pd.DataFrame, responses: pd.DataFrame, judge_model: 
             def hist(m: str, t: int = t, turns: list = turns, have: dict = have) -> list[Turn]:
                 return [Turn(turns[k - 1], have[m][k].text) for k in range(1, t)]
 
+            def answers(m: str, t: int = t, have: dict = have) -> list[str]:
+                return [have[m][k].text for k in range(1, t + 1)]
+
             if "single" in options.modes:
+                name = _fastchat_name(options, "single", t, p.category, refs)
                 for m in sorted(have):
                     r = have[m][t]
-                    i = ask(templates.render_single(hist(m), question, r.text, ref))
+                    if name:
+                        messages = fastchat.render_single(options.fastchat, name, turns, answers(m), t, refs)
+                    else:
+                        messages = templates.render_single(hist(m), question, r.text, ref)
                     plans.append({"mode": "single", "prompt_id": p.prompt_id, "turn": t, "model_a": m,
-                                  "model_b": None, "ra": r.response_id, "rb": None, "ref": ref is not None,
-                                  "i": i, "j": None})
+                                  "model_b": None, "ra": r.response_id, "rb": None, "i": ask(messages),
+                                  "j": None, **_prompt_used(options, name, ref)})
             if "pairwise" in options.modes:
-                for a, b in itertools.combinations(sorted(have), 2):
+                name = _fastchat_name(options, "pairwise", t, p.category, refs)
+                for a, b in _pairs_for(p.prompt_id, have, chosen):
                     ra, rb = have[a][t], have[b][t]
-                    i = ask(templates.render_pair(hist(a), hist(b), question, ra.text, rb.text, ref))
-                    j = ask(templates.render_pair(hist(b), hist(a), question, rb.text, ra.text, ref))
+                    if name:
+                        prompts_file = options.fastchat
+                        ab = fastchat.render_pair(prompts_file, name, turns, answers(a), answers(b), t, refs)
+                        ba = fastchat.render_pair(prompts_file, name, turns, answers(b), answers(a), t, refs)
+                    else:
+                        ab = templates.render_pair(hist(a), hist(b), question, ra.text, rb.text, ref)
+                        ba = templates.render_pair(hist(b), hist(a), question, rb.text, ra.text, ref)
                     plans.append({"mode": "pairwise", "prompt_id": p.prompt_id, "turn": t, "model_a": a,
-                                  "model_b": b, "ra": ra.response_id, "rb": rb.response_id,
-                                  "ref": ref is not None, "i": i, "j": j})
+                                  "model_b": b, "ra": ra.response_id, "rb": rb.response_id, "i": ask(ab),
+                                  "j": ask(ba), **_prompt_used(options, name, ref)})
     return plans, requests
+
+
+def _fastchat_name(options: JudgeOptions, mode: str, turn: int, category, refs: list) -> str | None:
+    """FastChat's prompt for this question and turn, or None for our own template (no prompts file, or a
+    turn beyond FastChat's two)."""
+    if options.fastchat is None:
+        return None
+    # a reference-guided prompt at turn t shows the references of turns 1..t
+    return options.fastchat.choose(mode, turn, category, has_reference=len(refs) >= turn and all(refs[:turn]))
+
+
+def _prompt_used(options: JudgeOptions, name: str | None, ref: str | None) -> dict:
+    if name:
+        return {"prompt_name": name, "ref": fastchat.is_reference_guided(options.fastchat, name)}
+    return {"prompt_name": "own", "ref": ref is not None}
+
+
+def _pairs_by_prompt(pairs: pd.DataFrame | None) -> dict[str, list[tuple[str, str]]] | None:
+    if pairs is None:
+        return None
+    out: dict[str, list[tuple[str, str]]] = {}
+    for r in pairs.itertuples(index=False):
+        out.setdefault(str(r.prompt_id), []).append((r.model_a, r.model_b))
+    return out
+
+
+def _pairs_for(prompt_id: str, have: dict, chosen: dict | None) -> list[tuple[str, str]]:
+    """The pairs compared on one prompt turn: every pair of models with answers, or the chosen ones (in
+    their chosen orientation) among them."""
+    if chosen is None:
+        return list(itertools.combinations(sorted(have), 2))
+    return [(a, b) for a, b in chosen.get(prompt_id, []) if a in have and b in have]
 
 
 def judge_responses(gateway: Gateway, prompts: pd.DataFrame, responses: pd.DataFrame, judge_model: str,
@@ -136,7 +217,8 @@ def _judgment_row(judge_model: str, plan: dict, results) -> dict:
            "turn": plan["turn"], "model_a": plan["model_a"], "model_b": plan["model_b"],
            "response_a_id": plan["ra"], "response_b_id": plan["rb"], "score": None, "winner": None,
            "verdict_ab": None, "verdict_ba": None, "reference_used": plan["ref"],
-           "request_key": first.request_key, "request_key_swapped": None}
+           "request_key": first.request_key, "request_key_swapped": None, "source": "judged",
+           "prompt_name": plan["prompt_name"], "raw": None, "recorded_score": None, "recorded_winner": None}
     if plan["mode"] == "single":
         score, status = parse.parse_rating(first.text if first.ok else None)
         row.update(score=score, parse_status=status)

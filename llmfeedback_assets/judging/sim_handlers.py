@@ -4,7 +4,7 @@ person would, perceives each answer's quality through its biases, and replies li
 from __future__ import annotations
 
 from ..llm import sim
-from . import templates
+from . import fastchat, templates
 
 
 def _user(messages) -> str:
@@ -30,8 +30,11 @@ def _is_pair(messages) -> bool:
 
 def _single(ctx: sim.SimContext, messages) -> str:
     text = _user(messages)
-    question = templates.read_block(text, "QUESTION") or ""
-    answer = templates.read_block(text, "ANSWER") or ""
+    question, answer = templates.read_block(text, "QUESTION"), templates.read_block(text, "ANSWER")
+    return _grade(ctx, question or "", answer or "")
+
+
+def _grade(ctx: sim.SimContext, question: str, answer: str) -> str:
     grade = ctx.noisy_grade(ctx.perceive(question, answer))
     quality = "thorough" if grade >= 7 else "incomplete"
     return (f'The answer opens with "{_quote(answer)}". It covers {sim.true_score(question, answer)} of the '
@@ -40,9 +43,11 @@ def _single(ctx: sim.SimContext, messages) -> str:
 
 def _pair(ctx: sim.SimContext, messages) -> str:
     text = _user(messages)
-    question = templates.read_block(text, "QUESTION") or ""
-    a = templates.read_block(text, "ANSWER A") or ""
-    b = templates.read_block(text, "ANSWER B") or ""
+    a, b = templates.read_block(text, "ANSWER A"), templates.read_block(text, "ANSWER B")
+    return _compare(ctx, templates.read_block(text, "QUESTION") or "", a or "", b or "")
+
+
+def _compare(ctx: sim.SimContext, question: str, a: str, b: str) -> str:
     j = ctx.judge
     diff = ctx.perceive(question, a) - ctx.perceive(question, b) + 3.0 * j.position_bias
     diff += ctx.rng.normal(0.0, 3.0 * j.noise)
@@ -52,7 +57,24 @@ def _pair(ctx: sim.SimContext, messages) -> str:
             f"Weighing coverage and clarity, {outcome}.\n[[{verdict}]]")
 
 
+def _is_fastchat(mode: str):
+    return lambda messages: fastchat.detect(_user(messages)) == mode
+
+
+def _fastchat_single(ctx: sim.SimContext, messages) -> str:
+    question, (answer,) = fastchat.extract(_user(messages))
+    return _grade(ctx, question, answer)
+
+
+def _fastchat_pair(ctx: sim.SimContext, messages) -> str:
+    question, (a, b) = fastchat.extract(_user(messages))
+    return _compare(ctx, question, a, b)
+
+
 def register() -> None:
-    """Teach the simulator the judging templates (called once by `judging/__init__.py`; idempotent)."""
+    """Teach the simulator the judging templates, ours and FastChat's MT-bench prompts (called once by
+    `judging/__init__.py`; idempotent)."""
     sim.register("judge.single", _is_single, _single)
     sim.register("judge.pairwise", _is_pair, _pair)
+    sim.register("judge.fastchat.single", _is_fastchat("single"), _fastchat_single)
+    sim.register("judge.fastchat.pairwise", _is_fastchat("pairwise"), _fastchat_pair)

@@ -33,6 +33,15 @@ from .leaderboard import (
     leaderboard_table,
     rank_by_intervals,
 )
+from .mtbench import (
+    MT_BENCH_BOOTSTRAP_COLUMNS,
+    MT_BENCH_PAIRWISE_COLUMNS,
+    MT_BENCH_SCORE_COLUMNS,
+    mt_bench_bootstrap,
+    mt_bench_radar_png,
+    mt_bench_scores,
+    pairwise_win_rates,
+)
 from .online_elo import online_elo
 from .pairs import PairTable, aggregate, aggregate_frame
 from .sources import SourceFormatError, read_llmfao_comparisons, read_mtbench_judgments
@@ -72,6 +81,13 @@ __all__ = [
     "leaderboard_markdown",
     "leaderboard_plot_png",
     "leaderboard_table",
+    "MT_BENCH_BOOTSTRAP_COLUMNS",
+    "MT_BENCH_PAIRWISE_COLUMNS",
+    "MT_BENCH_SCORE_COLUMNS",
+    "mt_bench_bootstrap",
+    "mt_bench_radar_png",
+    "mt_bench_scores",
+    "pairwise_win_rates",
     "newman",
     "online_elo",
     "rank_by_intervals",

@@ -355,7 +355,15 @@ def rerank(cands: pd.DataFrame, models: dict[str, reward.RewardModel], versions:
 
 
 def reference_model(config: Config) -> str:
-    return config.reward.reference_model or config.judging.baseline_model or config.responders[-1]
+    """The model best-of-n picks are compared with; judging.baseline_model only when it is a configured model
+    (an imported answer's model cannot answer new prompts)."""
+    baseline = config.judging.baseline_model
+    configured = baseline if baseline in {m.name for m in config.models} else None
+    if config.reward.reference_model or configured:
+        return config.reward.reference_model or configured
+    if not config.responders:
+        raise ConfigError("the reward loop needs a configured responder or reward.reference_model")
+    return config.responders[-1]
 
 
 def win_rate_judge(config: Config, reference: str) -> str:

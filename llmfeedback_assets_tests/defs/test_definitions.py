@@ -56,4 +56,4 @@ def test_every_table_asset_declares_its_columns_with_descriptions():
     assert set(TABLES) - written == {"rejected_inputs", "llm_journal", "llm_batches", "llm_claims",
                                      "llm_claim_owners", "position_consistency",
                                      "curation_transition", "curation_prior", "conversation_messages",
-                                     "synth_rejected"}
+                                     "synth_rejected", "mt_bench_scores", "pairwise_win_rates"}

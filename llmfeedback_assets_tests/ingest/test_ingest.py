@@ -357,7 +357,7 @@ def test_malformed_jsonl_lines_are_rejected_with_line_and_field(tmp_path):
         {"question_id": 4, "category": "x"},
         "[1, 2]",
         "",
-        {"question_id": 6, "turns": ["a", "b", "c"]},
+        {"question_id": 6, "turns": [f"t{i}" for i in range(MAX_TURNS + 1)]},
         {"question_id": 7, "turns": ["only one"], "reference": ["r1", "r2"]},
         {"question_id": {"x": 1}, "turns": ["bad id"]},
         {"question_id": 9, "turns": "single string turn"},
@@ -375,7 +375,7 @@ def test_malformed_jsonl_lines_are_rejected_with_line_and_field(tmp_path):
     assert "turns[0]" in got[4] and "empty" in got[4]
     assert "missing field 'turns'" in got[5] and "missing field 'turns'" in got[12]
     assert "JSON object" in got[6] and "list" in got[6]
-    assert "3 turns" in got[8]
+    assert f"{MAX_TURNS + 1} turns" in got[8]
     assert "reference" in got[9]
     assert "question_id" in got[10]
     assert all(r.source_file == str(tmp_path / "q.jsonl") for r in rejected)

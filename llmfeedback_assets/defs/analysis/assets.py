@@ -5,7 +5,7 @@ import pandas as pd
 
 from ... import ranking
 from ...analysis.pipeline import judge_agreement as compute_agreement
-from ...analysis.pipeline import leaderboards, load_judgment_inputs, read_comparison_sources
+from ...analysis.pipeline import leaderboards, load_judgment_inputs, mt_bench_tables, read_comparison_sources
 from ..metadata import KINDS, md_table, png_metadata, table_definition, table_metadata
 from ..resources import LLMFeedbackResource
 
@@ -30,17 +30,28 @@ def comparisons(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
           automation_condition=dg.AutomationCondition.eager(), metadata=table_definition("leaderboard"),
           description="Per judge and pooled (judge_model='__pooled__'): Bradley-Terry scores with bootstrap "
                       "95% intervals, Elo-scale ratings, adjusted win rates and mean single-answer grades "
-                      "per turn; with the simulator, the latent quality and the rank correlation with it.")
+                      "per turn; with the simulator, the latent quality and the rank correlation with it. "
+                      "Beside it: MT-bench scores per turn, overall and per category with intervals "
+                      "(`mt_bench_scores`, radar plot per judge) and FastChat's pairwise win rates "
+                      "(`pairwise_win_rates`).")
 def leaderboard(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
-    board, summary = leaderboards(load_judgment_inputs(wh), config)
-    wh.replace_table("leaderboard", board)
+    inputs = load_judgment_inputs(wh)
+    board, summary = leaderboards(inputs, config)
+    mt_scores, win_rates, radars = mt_bench_tables(inputs, config)
+    wh.replace_many({"leaderboard": board, "mt_bench_scores": mt_scores, "pairwise_win_rates": win_rates})
     pooled = board[board["judge_model"] == "__pooled__"]
     md = {"summary": md_table(summary, len(summary), empty="no judgments")}
     if len(pooled):
         md["leaderboard"] = dg.MetadataValue.md(ranking.leaderboard_markdown(pooled))
         md["plot"] = png_metadata(ranking.leaderboard_plot_png(pooled, "pooled judges"), "leaderboard")
+    overall = mt_scores[mt_scores["scope"] == "overall"]
+    if len(overall):
+        md["mt_bench_overall"] = md_table(overall[["judge_model", "model", "score", "low", "high", "n"]],
+                                          len(overall))
+    for judge, png in radars.items():
+        md[f"mt_bench_radar/{judge}"] = png_metadata(png, f"mt_bench_radar_{judge}")
     for row in summary.itertuples(index=False):
         if pd.notna(row.kendall_tau_vs_truth):
             md[f"kendall_tau_vs_truth/{row.judge_model}"] = float(row.kendall_tau_vs_truth)

@@ -61,4 +61,30 @@ POSITION_CONSISTENCY = declare("position_consistency", "How often a judge gives 
     ("prefers_second", "DOUBLE", "share of pairs where the answer shown second won in both orders"),
 ])
 
-TABLES = [LEADERBOARD, EXTERNAL_COMPARISONS, JUDGE_AGREEMENT, POSITION_CONSISTENCY]
+MT_BENCH_SCORES = declare("mt_bench_scores", "MT-bench scores per judge (FastChat show_result: unparsed "
+                                             "grades dropped, overall = mean over all turns) with question-"
+                                             "bootstrap 95% intervals.", [
+    ("judge_model", "VARCHAR", "the judge"),
+    ("model", "VARCHAR", "the responder scored"),
+    ("scope", "VARCHAR", "turn1, turn2, overall, or category:<name> (mean over both turns)"),
+    ("score", "DOUBLE", "mean single-answer grade in that scope"),
+    ("low", "DOUBLE", "bootstrap 2.5% quantile (questions resampled, both turns together)"),
+    ("high", "DOUBLE", "bootstrap 97.5% quantile"),
+    ("n", "BIGINT", "grades in that scope"),
+])
+
+PAIRWISE_WIN_RATES = declare("pairwise_win_rates", "FastChat show_result pairwise win rates per judge: "
+                                                   "against every model, or against the baseline model.", [
+    ("judge_model", "VARCHAR", "the judge"),
+    ("baseline", "VARCHAR", "the baseline model the rates are against; NULL: against all models"),
+    ("model", "VARCHAR", "the responder"),
+    ("win", "BIGINT", "comparisons won"),
+    ("loss", "BIGINT", "comparisons lost"),
+    ("tie", "BIGINT", "ties (including verdicts that flip with the order)"),
+    ("win_rate", "DOUBLE", "win / (win + loss + tie)"),
+    ("loss_rate", "DOUBLE", "loss / (win + loss + tie)"),
+    ("win_rate_adjusted", "DOUBLE", "(win + tie / 2) / (win + loss + tie)"),
+])
+
+TABLES = [LEADERBOARD, EXTERNAL_COMPARISONS, JUDGE_AGREEMENT, POSITION_CONSISTENCY, MT_BENCH_SCORES,
+          PAIRWISE_WIN_RATES]

@@ -35,6 +35,8 @@ _RESPONSE_COLUMNS = [
     ("status", "VARCHAR", "ok, or failed"),
     ("error", "VARCHAR", "the error of a failed call"),
     ("request_key", "VARCHAR", "gateway request key: joins llm_journal for tokens, cost and latency"),
+    ("source", "VARCHAR", "'generated' (asked through the gateway) or the imported file it was read from"),
+    ("source_line", "INTEGER", "1-based line (or record) of an imported answer in that file"),
 ]
 RESPONSES = declare("responses", "Each responder's answer to each prompt turn.", _RESPONSE_COLUMNS,
                     key="response_id")
@@ -58,6 +60,11 @@ JUDGMENTS = declare("judgments", "One judge model's verdicts: single grades and 
     ("reference_used", "BOOLEAN", "the prompt's reference answer was shown to the judge"),
     ("request_key", "VARCHAR", "gateway request key of the (first-order) judge call"),
     ("request_key_swapped", "VARCHAR", "gateway request key of the swapped-order call (pairwise)"),
+    ("source", "VARCHAR", "'judged' (asked through the gateway) or the imported file:line it was read from"),
+    ("prompt_name", "VARCHAR", "judge prompt used: FastChat's name (single-v1, pair-math-v1, ...) or 'own'"),
+    ("raw", "VARCHAR", "an imported judge's raw reply (first order); judged replies are in llm_journal"),
+    ("recorded_score", "DOUBLE", "the score the imported file itself recorded (FastChat's, NULL for -1)"),
+    ("recorded_winner", "VARCHAR", "the winner the imported file itself recorded, next to ours"),
 ], key="judgment_id", partition="judge_model")
 
 SIM_GROUND_TRUTH = declare("sim_ground_truth", "Latent quality and biases of every simulated model.", [
