@@ -121,12 +121,28 @@ def cmd_leaderboard(args) -> int:
     print(f"\nLeaderboard ({judge or 'all judges pooled'}) from {wh.path}"
           + (" -- SIMULATED models and judges (offline simulator)" if sim else ""))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    _print_mt_bench(wh, judge)
     return 0
 
 
+def _print_mt_bench(wh, judge: str | None) -> None:
+    """MT-bench overall score per judge with its bootstrap interval, as FastChat's show_result prints it."""
+    scores = wh.table("mt_bench_scores", "WHERE scope IN ('turn1', 'turn2', 'overall')"
+                      + (" AND judge_model = ?" if judge else ""), [judge] if judge else None)
+    for name, frame in scores.groupby("judge_model"):
+        wide = frame.pivot(index="model", columns="scope", values="score")
+        overall = frame[frame["scope"] == "overall"].set_index("model")
+        wide["overall_low"], wide["overall_high"] = overall["low"], overall["high"]
+        wide = wide.sort_values("overall", ascending=False).reset_index()
+        print(f"\nMT-bench scores ({name})")
+        print(wide.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
 def cmd_estimate_cost(args) -> int:
-    """Dry run: price judging the stored responses with each configured judge (journal hits are free)."""
-    from .judging import JudgeOptions, plan_judgments
+    """Dry run: price judging the stored responses with each configured judge (journal hits are free), with
+    the pairs, prompts and choices the judgments asset would use."""
+    from .judging import plan_judgments
+    from .judging.spine import judge_options
     from .llm.cost import estimate_cost, format_estimate
     from .warehouse import Warehouse
 
@@ -136,10 +152,10 @@ def cmd_estimate_cost(args) -> int:
     if responses.empty:
         print("no stored responses yet: materialize `responses` first (make run or the UI)")
         return 1
-    options = JudgeOptions(modes=tuple(m for m in config.judging.modes if m in ("single", "pairwise")),
-                           allow_self_judging=config.judging.allow_self_judging)
     judges = [args.judge] if args.judge else config.judges
-    requests = [r for j in judges for r in plan_judgments(prompts, responses, j, options)[1]]
+    requests = [r for j in judges
+                for r in plan_judgments(prompts, responses, j, judge_options(config, config.judge_roles(j),
+                                                                              responses))[1]]
     print(format_estimate(estimate_cost(config, wh, requests)))
     return 0
 

@@ -64,3 +64,20 @@ def test_bad_config_fails_with_one_clear_line(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert str(config) in proc.stderr and "responders[0]: unknown model 'x'" in proc.stderr
+
+
+def test_a_fastchat_user_imports_runs_and_reruns_the_imported_partition_from_the_command_line(tmp_path):
+    from llmfeedback_assets_tests.support.fastchat_project import JUDGE, write_fastchat_project
+
+    config = write_fastchat_project(tmp_path)
+    env = _env(tmp_path, config)
+    repo = Path(__file__).resolve().parents[1]
+    proc = _run([str(BIN / "llmfeedback"), "run"], env, repo)
+    assert JUDGE in proc.stdout and "vicuna-13b" in proc.stdout
+    wh = Warehouse(load_config(config).database_path)
+    before = wh.table("judgments", "WHERE judge_model = ?", [JUDGE]).sort_values("judgment_id")
+    assert len(before) == 16 + 8 and wh.count("llm_journal", "WHERE model = 'gpt-4'") == 0
+    dagster = [str(BIN / "dagster"), "asset", "materialize", "-m", "llmfeedback_assets.definitions"]
+    _run([*dagster, "--select", "judgments", "--partition", JUDGE], env, repo)
+    after = wh.table("judgments", "WHERE judge_model = ?", [JUDGE]).sort_values("judgment_id")
+    assert after["judgment_id"].tolist() == before["judgment_id"].tolist()  # a rerun replaces, never adds

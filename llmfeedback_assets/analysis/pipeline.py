@@ -160,10 +160,15 @@ def judge_agreement(judgments: pd.DataFrame, external: pd.DataFrame) -> tuple[pd
     pairs = judgments[judgments["mode"] == "pairwise"].copy()
     pairs["verdict_ab"] = pairs["verdict_ab"].map(_AB)
     pairs["verdict_ba"] = pairs["verdict_ba"].map(_BA)
-    votes = pairs[["judge_model", "prompt_id", "turn", "model_a", "model_b", "winner"]]
+    # votes are keyed by model pair: two answers of one model (sparse-feedback rankings) have no place there
+    votes = pairs[pairs["model_a"] != pairs["model_b"]]
+    votes = votes[["judge_model", "prompt_id", "turn", "model_a", "model_b", "winner"]]
     machine = external[~external["human"].astype(bool)].rename(columns={"source": "judge_model"})
     votes = pd.concat([votes, machine[votes.columns]], ignore_index=True)
     human = external[external["human"].astype(bool)][["prompt_id", "turn", "model_a", "model_b", "winner"]]
-    agreement = ranking.judge_agreement_table(votes, human if len(human) else None)
+    if votes.empty and human.empty:  # single grades only: nothing to agree on
+        agreement = pd.DataFrame(columns=columns("judge_agreement"))
+    else:
+        agreement = ranking.judge_agreement_table(votes, human if len(human) else None)
     consistency = ranking.position_consistency(pairs.rename(columns={"judge_model": "judge"}))
     return agreement, consistency

@@ -18,101 +18,13 @@ from llmfeedback_assets.definitions import defs
 from llmfeedback_assets.defs.resources import LLMFeedbackResource
 from llmfeedback_assets.warehouse import Warehouse
 
+from ..support.fastchat_project import JUDGE, MODELS, write_fastchat_project
 from ..support.project import SIM_MODELS, dataset
-
-QUESTIONS = [
-    (81, "writing", ["Compose a travel blog post about a trip to Hawaii.",
-                     "Rewrite it so that every sentence starts with the letter A."]),
-    (82, "roleplay", ["Pretend to be a pirate captain and motivate your crew.", "Now do it as a poet."]),
-    (111, "math", ["What is the area of a triangle with vertices (0,0), (4,0) and (0,3)?",
-                   "What is the radius of the circle circumscribing it?"]),
-    (131, "reasoning", ["Which is heavier, a kilo of feathers or a kilo of steel?", "And a pound of each?"]),
-]
-MODELS = ["vicuna-13b", "llama-13b"]
-JUDGE = "gpt-4 (imported)"
-
-
-def _jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def _answer(qid: int, model: str, turn: int) -> str:
-    quality = "thorough, correct and well organised" if model == "vicuna-13b" else "short"
-    return f"{model} answers question {qid}, turn {turn}: a {quality} reply with steps one, two and three."
-
-
-def _single_rows() -> list[dict]:
-    rows = []
-    for k, (qid, _, _) in enumerate(QUESTIONS):
-        for model in MODELS:
-            for turn in (1, 2):
-                score = (8 if model == "vicuna-13b" else 4) + (k + turn) % 3 - 1
-                judgment = f"The assistant's answer is adequate. Rating: [[{score}]]"
-                if (qid, model, turn) == (82, "llama-13b", 2):  # FastChat could not parse this one: -1
-                    judgment, score = "I am unable to provide a rating for this answer.", -1
-                rows.append({"question_id": qid, "model": model,
-                             "judge": ["gpt-4", "single-math-v1" if qid >= 111 else "single-v1"],
-                             "user_prompt": "...", "judgment": judgment, "score": score, "turn": turn,
-                             "tstamp": 1.0})
-    return rows
-
-
-def _verdict(winner: str, first: str) -> str:
-    letter = "C" if winner == "tie" else ("A" if winner == first else "B")
-    return f"After comparing both answers, my final verdict is [[{letter}]]"
-
-
-def _pair_rows() -> list[dict]:
-    # (g1 winner, g2 winner) per (question, turn), in model terms as FastChat records them
-    plan = {(81, 1): ("model_1", "model_1"), (81, 2): ("model_1", "model_2"), (82, 1): ("tie", "tie"),
-            (82, 2): ("model_1", "model_1"), (111, 1): ("model_2", "model_2"), (111, 2): ("error", "model_1"),
-            (131, 1): ("model_1", "tie"), (131, 2): ("model_1", "model_1")}
-    rows = []
-    for (qid, turn), (g1, g2) in plan.items():
-        name = {"model_1": "vicuna-13b", "model_2": "llama-13b", "tie": "tie"}
-        g1_text = "No verdict here." if g1 == "error" else _verdict(name[g1], "vicuna-13b")
-        rows.append({"question_id": qid, "model_1": "vicuna-13b", "model_2": "llama-13b", "g1_winner": g1,
-                     "g2_winner": g2, "judge": ["gpt-4", "pair-v2" if turn == 1 else "pair-v2-multi-turn"],
-                     "g1_user_prompt": "...", "g1_judgment": g1_text, "g2_user_prompt": "...",
-                     "g2_judgment": _verdict(name[g2], "llama-13b"), "turn": turn, "tstamp": 1.0})
-    return rows
 
 
 @pytest.fixture
 def fastchat_project(tmp_path: Path) -> Path:
-    data = tmp_path / "data" / "mt_bench"
-    _jsonl(data / "question.jsonl", [{"question_id": q, "category": c, "turns": t} for q, c, t in QUESTIONS])
-    for model in MODELS:
-        _jsonl(data / "model_answer" / f"{model}.jsonl", [
-            {"question_id": q, "answer_id": f"{model}-{q}", "model_id": model,
-             "choices": [{"index": 0, "turns": [_answer(q, model, 1), _answer(q, model, 2)]}], "tstamp": 1.0}
-            for q, _, _ in QUESTIONS])
-    _jsonl(data / "reference_answer" / "gpt-4.jsonl", [
-        {"question_id": 111, "answer_id": "r111", "model_id": "gpt-4",
-         "choices": [{"index": 0, "turns": ["The area is 6.", "The radius is 2.5."]}]},
-        {"question_id": 131, "answer_id": "r131", "model_id": "gpt-4",
-         "choices": [{"index": 0, "turns": ["They weigh the same.", "They weigh the same too."]}]}])
-    _jsonl(data / "model_judgment" / "gpt-4_single.jsonl", _single_rows())
-    _jsonl(data / "model_judgment" / "gpt-4_pair.jsonl", _pair_rows())
-    cfg = {
-        "database": str(tmp_path / "warehouse.duckdb"),
-        "models": SIM_MODELS,
-        "responders": [],
-        "judges": ["judge-clean"],
-        "prompt_sources": [{"path": "data/mt_bench/question.jsonl", "format": "mtbench"}],
-        "answer_sources": [{"path": "data/mt_bench/model_answer", "format": "fastchat"}],
-        "reference_answers": [{"path": "data/mt_bench/reference_answer/gpt-4.jsonl"}],
-        "judgment_sources": [{"path": "data/mt_bench/model_judgment/gpt-4_single.jsonl"},
-                             {"path": "data/mt_bench/model_judgment/gpt-4_pair.jsonl"}],
-        "judging": {"modes": ["single", "pairwise"]},
-        "leaderboard": {"bootstrap_rounds": 50},
-        "root": str(tmp_path),
-    }
-    path = tmp_path / "llmfeedback.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_fastchat_project(tmp_path)
 
 
 def _materialize(instance, config_path: Path, selection: list[str], partition: str | None = None):
@@ -120,14 +32,17 @@ def _materialize(instance, config_path: Path, selection: list[str], partition: s
                           resources={"llmfeedback": LLMFeedbackResource(config_path=str(config_path))})
 
 
-def _run(config_path: Path) -> Warehouse:
+def _run(config_path: Path, leaderboard_metadata: dict | None = None) -> Warehouse:
     cfg = load_config(config_path)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("judge_model", cfg.judge_partitions)
         _materialize(instance, config_path, ["prompts", "sim_ground_truth", "responses", "comparisons"])
         for judge in cfg.judge_partitions:
             _materialize(instance, config_path, ["judgments"], judge)
-        _materialize(instance, config_path, ["leaderboard", "judge_agreement"])
+        result = _materialize(instance, config_path, ["leaderboard", "judge_agreement"])
+        if leaderboard_metadata is not None:
+            events = result.asset_materializations_for_node("leaderboard")
+            leaderboard_metadata.update(events[0].metadata)
     return Warehouse(cfg.database_path)
 
 
@@ -141,11 +56,13 @@ def _show_result_single(path: Path) -> pd.DataFrame:
     return out.sort_index()
 
 
-def _show_result_pairwise(path: Path) -> pd.DataFrame:
+def _show_result_pairwise(path: Path, baseline: str | None = None) -> pd.DataFrame:
     """FastChat's show_result for pairwise judgments, written out: errors dropped, a tie or a flip is a
-    tie."""
+    tie; with a baseline, only its games count and its own row is left out."""
     df = pd.read_json(path, lines=True)
     df = df[(df["g1_winner"] != "error") & (df["g2_winner"] != "error")]
+    if baseline is not None:
+        df = df[(df["model_1"] == baseline) | (df["model_2"] == baseline)]
     rows = []
     for r in df.itertuples():
         if r.g1_winner == "tie" or r.g1_winner != r.g2_winner:
@@ -159,11 +76,14 @@ def _show_result_pairwise(path: Path) -> pd.DataFrame:
     total = out["win"] + out["loss"] + out["tie"]
     out["win_rate"], out["loss_rate"] = out["win"] / total, out["loss"] / total
     out["win_rate_adjusted"] = (out["win"] + 0.5 * out["tie"]) / total
-    return out.sort_index()
+    return out[out.index != baseline].sort_index()
 
 
 def test_fastchat_import_reproduces_show_result_and_joins_the_tables(fastchat_project: Path):
-    wh = _run(fastchat_project)
+    metadata: dict = {}
+    wh = _run(fastchat_project, metadata)
+    assert f"mt_bench_radar/{JUDGE}" in metadata and "mt_bench_radar/judge-clean" in metadata
+    assert "data:image/png;base64," in metadata[f"mt_bench_radar/{JUDGE}"].value
     root = fastchat_project.parent / "data" / "mt_bench"
 
     responses = wh.table("responses")
@@ -262,3 +182,64 @@ def test_fewer_neighbours_leave_crowd_votes_on_unchosen_pairs_out(tmp_path: Path
     assert 0 < len(crowd) < 8931
     assert all((p, frozenset((a, b))) in chosen for p, a, b in crowd.itertuples(index=False))
     assert len(ours) < 3236  # k=2 picks fewer pairs: the calls grow with k * models, not models squared
+
+
+def test_alpaca_eval_outputs_and_sparse_feedback_samples_and_ratings(tmp_path: Path):
+    samples = dataset("sparse_feedback", "alpaca_generation", "sample_generation.json")
+    davinci = dataset("sparse_feedback", "inference_model_outputs", "davinci003.json")
+    cfg = {
+        "database": str(tmp_path / "warehouse.duckdb"),
+        "models": SIM_MODELS,
+        "judges": ["judge-clean"],
+        "answer_sources": [{"path": str(samples), "format": "sparse_feedback"},
+                           {"path": str(davinci), "format": "alpaca_eval"}],
+        "judgment_sources": [
+            {"path": str(samples.parent / f"feedback_{kind}_sample_generation.csv"),
+             "format": "sparse_feedback", "judge": "sparse-feedback"} for kind in ("ratings", "rankings")],
+        "judging": {"modes": ["single"]},
+        "leaderboard": {"bootstrap_rounds": 0},
+        "root": str(tmp_path),
+    }
+    path = tmp_path / "llmfeedback.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    wh = _run(path)
+    assert wh.count("prompts") == 20 + 805
+    counts = wh.query("SELECT responder_model, count(*) AS n, count(DISTINCT sample) AS choices "
+                      "FROM responses GROUP BY ALL").set_index("responder_model")
+    assert counts.loc["alpaca-7b", "n"] == 100 and counts.loc["alpaca-7b", "choices"] == 5
+    assert counts.loc["text_davinci_003", "n"] == 805
+    imported = wh.table("judgments", "WHERE judge_model = 'sparse-feedback (imported)'")
+    assert imported["mode"].value_counts().to_dict() == {"pairwise": 118, "single": 99}
+    assert imported["score"].dropna().between(1, 7).all()
+    assert wh.count("rejected_inputs", "WHERE asset LIKE 'judgments:%'") == 0
+    # our judge graded every imported answer: imported responses are judged like generated ones
+    assert wh.count("judgments", "WHERE judge_model = 'judge-clean'") == 20 + 805
+
+
+def test_fastchat_pairwise_baseline_win_rates(fastchat_project: Path):
+    raw = yaml.safe_load(fastchat_project.read_text())
+    raw["judging"].update(pairs="baseline", baseline_model="llama-13b")
+    fastchat_project.write_text(yaml.safe_dump(raw))
+    wh = _run(fastchat_project)
+    rates = wh.table("pairwise_win_rates", "WHERE judge_model = ? AND baseline = 'llama-13b'", [JUDGE])
+    got = rates.set_index("model")[["win", "loss", "tie", "win_rate", "loss_rate", "win_rate_adjusted"]]
+    pair_file = fastchat_project.parent / "data" / "mt_bench" / "model_judgment" / "gpt-4_pair.jsonl"
+    expected = _show_result_pairwise(pair_file, baseline="llama-13b")
+    assert list(got.index) == ["vicuna-13b"]
+    pd.testing.assert_frame_equal(got.sort_index(), expected, check_names=False, check_dtype=False)
+    ours = wh.table("judgments", "WHERE judge_model = 'judge-clean' AND mode = 'pairwise'")
+    assert set(ours["model_b"]) == {"llama-13b"}  # our judge compared against the baseline only
+
+
+def test_fastchat_reference_answers_attach_to_every_mt_bench_question(tmp_path: Path):
+    from llmfeedback_assets.ingest.imports import build_prompt_table
+
+    folder = dataset("mt_bench")
+    result = build_prompt_table([(folder / "question.jsonl", "mtbench", None)], [],
+                                [folder / "reference_answer" / "gpt-4.jsonl"], 100_000)
+    assert len(result.prompts) == 80 and result.rejected == []
+    refs = result.prompts.set_index("source_id")["reference"]
+    expected = {str(json.loads(line)["question_id"]): json.loads(line)["choices"][0]["turns"]
+                for line in (folder / "reference_answer" / "gpt-4.jsonl").read_text().splitlines()}
+    assert len(expected) == 30
+    assert all(list(refs[q]) == turns for q, turns in expected.items())

@@ -10,24 +10,12 @@ from pathlib import Path
 import pytest
 
 from llmfeedback_assets.ingest import AnswerSourceError, prompt_id, read_answers, read_prompt_file
+from llmfeedback_assets_tests.support.project import dataset, write_jsonl
 
-REPO = Path(__file__).resolve().parents[2]
-DATASETS = REPO / ".." / "shared" / "datasets"
 COLUMNS = {"question_id", "model", "turn", "choice", "text", "question", "category", "source_file", "line",
            "format", "prompt_id", "model_id"}
 
-
-def dataset(rel: str) -> Path:
-    path = DATASETS / rel
-    if not path.exists():
-        pytest.skip(f"{rel} not present in ../shared/datasets")
-    return path
-
-
-def jsonl(path: Path, records: list) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
+jsonl = write_jsonl
 
 
 def write_json(path: Path, value) -> Path:

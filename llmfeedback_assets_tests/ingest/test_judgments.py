@@ -15,26 +15,14 @@ import pytest
 
 from llmfeedback_assets.ingest import JudgmentSourceError, prompt_id, read_answers, read_judgments
 from llmfeedback_assets.ranking.sources import read_mtbench_judgments
+from llmfeedback_assets_tests.support.project import dataset, write_jsonl
 
-REPO = Path(__file__).resolve().parents[2]
-DATASETS = REPO / ".." / "shared" / "datasets"
 COLUMNS = {"judge", "mode", "question_id", "turn", "model", "model_a", "model_b", "score", "winner", "raw",
            "raw_swapped", "verdict_ab", "verdict_ba", "recorded_score", "recorded_winner", "prompt_name",
            "text_a", "text_b", "model_a_id", "model_b_id", "worker", "source_file", "line", "format"}
 QUOTED_A = 'The format is "[[A]]" if A is better, "[[B]]" if B is better.\n\nB answers directly.\n\n[[B]]'
 
-
-def dataset(rel: str) -> Path:
-    path = DATASETS / rel
-    if not path.exists():
-        pytest.skip(f"{rel} not present in ../shared/datasets")
-    return path
-
-
-def jsonl(path: Path, records: list) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
+jsonl = write_jsonl
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> Path:

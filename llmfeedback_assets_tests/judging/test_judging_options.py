@@ -191,3 +191,20 @@ def test_fastchat_judge_prompts_are_sent_byte_identical_and_the_simulator_answer
     sent = [r for r in gw.sent if r.messages[-1][1] == expected]
     assert len(sent) == 1
     assert sent[0].messages[0] == ("system", templates["single-math-v1-multi-turn"]["system_prompt"])
+
+
+@pytest.mark.parametrize("pairs, pairwise_requests", [("all", 2 * 6 * 2), ("baseline", 2 * 3 * 2)])
+def test_the_cost_estimate_prices_the_pairs_that_will_be_judged(tmp_path, capsys, pairs, pairwise_requests):
+    from llmfeedback_assets import cli
+
+    judging = {"modes": ["pairwise"], "pairs": pairs, "baseline_model": "delta"}
+    path = write_config(tmp_path, n_prompts=3, judging=judging)
+    cfg = load_config(path)
+    wh = Warehouse(cfg.database_path)
+    prompts = _prompts(("p", "general", ["Explain the tides."]), ("q", "general", ["Explain the seasons."]))
+    frame, _ = generate_responses(Gateway(cfg, wh), prompts, RESPONDERS)
+    wh.replace_table("prompts", prompts)
+    wh.replace_table("responses", frame)
+    assert cli.main(["--config", str(path), "estimate-cost", "--judge", "judge-clean"]) == 0
+    total = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("total"))
+    assert total.split()[1] == str(pairwise_requests)  # both orders of each chosen pair

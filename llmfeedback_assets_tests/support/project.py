@@ -24,6 +24,14 @@ def dataset(*parts: str) -> Path:
     return path
 
 
+def write_jsonl(path: Path, records: list) -> Path:
+    """One JSON value per line (a str record is written as it is, for malformed-line tests)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records),
+                    encoding="utf-8")
+    return path
+
+
 SIM_MODELS = [
     {"name": "alpha", "provider": "sim", "sim": {"quality": 0.9, "verbosity": 0.3}},
     {"name": "bravo", "provider": "sim", "sim": {"quality": 0.65, "verbosity": 0.5}},
