@@ -22,10 +22,12 @@ def project(tmp_path, monkeypatch) -> Path:
 def _forget_dagster_defs_state_storage():
     """Dagster 1.13 can leave its defs-state storage, bound to a test's temporary instance, in a context
     variable after automation evaluation or a run; the next test in the same worker then fails with "unable
-    to open database file". Reset it after every test."""
-    yield
+    to open database file" or "undefined DagsterInstance weakref". Reset it before and after every test."""
     try:
         from dagster._core.storage.defs_state.base import _current_storage
     except ImportError:  # a Dagster without it has nothing to leak
+        yield
         return
+    _current_storage.set(None)
+    yield
     _current_storage.set(None)

@@ -16,7 +16,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .errors import RankingError
 from .pairs import I_WINS, J_WINS, TIE, PairTable
@@ -71,6 +70,8 @@ class PoissonSampler:
         self.groups: list[tuple[np.ndarray, float, np.ndarray, np.ndarray]] = []
         if not self.use_alias:
             return
+        from scipy import stats  # scipy.stats takes ~0.4 s to import: only the steps that bootstrap pay it
+
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(values) + 1))
         for g, lam in enumerate(values.tolist()):

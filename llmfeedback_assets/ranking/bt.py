@@ -19,8 +19,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .errors import DisconnectedComparisonsError, NoFiniteScoresError, RankingError, RankingWarning
 from .pairs import LEFT_RIGHT_LABELS, PairTable, aggregate
@@ -88,6 +86,9 @@ def _credit_graph_sccs(table: PairTable, wij: np.ndarray, wji: np.ndarray) -> tu
     n = table.n_models
     src = np.concatenate([table.i[wij > 0], table.j[wji > 0]])
     dst = np.concatenate([table.j[wij > 0], table.i[wji > 0]])
+    from scipy.sparse import coo_matrix  # imported by the steps that rank, not when the code loads
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
     return connected_components(graph, directed=True, connection="strong")
 

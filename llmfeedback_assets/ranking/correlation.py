@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .errors import RankingError, show
 
@@ -28,10 +27,14 @@ def _common(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def spearman(a: pd.Series, b: pd.Series) -> float:
     """Spearman's rho of two score Series over their common models (non-finite scores dropped)."""
     x, y = _common(a, b)
+    from scipy import stats  # lazily: scipy.stats is slow to import and most steps never correlate
+
     return float(stats.spearmanr(x, y).statistic)
 
 
 def kendall_tau(a: pd.Series, b: pd.Series) -> float:
     """Kendall's tau-b of two score Series over their common models (non-finite scores dropped)."""
     x, y = _common(a, b)
+    from scipy import stats
+
     return float(stats.kendalltau(x, y).statistic)

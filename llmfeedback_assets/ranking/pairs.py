@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .errors import RankingError, show
 
@@ -161,6 +159,9 @@ class PairTable:
         """Connected parts of the comparison graph (pairs with positive weight), largest first."""
         n = self.n_models
         has = self.weights.sum(axis=1) > 0
+        from scipy.sparse import coo_matrix  # imported by the steps that rank, not when the code loads
+        from scipy.sparse.csgraph import connected_components
+
         graph = coo_matrix((np.ones(int(has.sum())), (self.i[has], self.j[has])), shape=(n, n))
         n_comp, labels = connected_components(graph, directed=False)
         parts = [np.flatnonzero(labels == c) for c in range(n_comp)]

@@ -106,7 +106,7 @@ def test_a_waiting_run_uses_the_answers_the_claimant_journals(fake, wh, tmp_path
 def test_a_run_whose_claims_were_taken_over_stops(fake, wh):
     fake.configure(latency_s=0.3)
     cfg = config_with(fake_model(fake, "gpt-a", max_concurrency=2))
-    reqs = numbered_requests("gpt-a", 40)  # ~6 s alone
+    reqs = numbered_requests("gpt-a", 80)  # ~12 s alone: a take-over delayed by a loaded machine still lands
     gw = Gateway(cfg, wh, claim_lease_s=1.0, journal_flush_s=0.2)
 
     def take_over() -> None:  # what another run does once it finds this one dead
@@ -121,6 +121,6 @@ def test_a_run_whose_claims_were_taken_over_stops(fake, wh):
         gw.run(reqs)
     t.join()
     received = fake.stats()["received"]
-    assert received < 40
+    assert received < 80
     # what was sent was answered and journaled before the run stopped
     assert wh.count("llm_journal", "WHERE status = 'ok'") == received
