@@ -9,7 +9,7 @@ judging modes, curation.target_size, synth, reward ...), and as prompts:
     1,000 SuperNI instructions with their inputs (sparse_feedback), and the 805 AlpacaEval instructions
     (sparse_feedback's davinci003.json, instruction only) - 1,904, less one SuperNI input longer than
     max_prompt_chars; 50x needs 1,960, so the first turns of the two-turn MT-bench questions follow as
-    single-turn prompts (distinct content, distinct ids). The 10x prompts are a prefix of the 50x ones.
+    single-turn prompts (those AlpacaEval already holds skipped). The 10x prompts are a prefix of the 50x.
 Every prompt is distinct (ingestion de-duplicates by content hash); the table counts the ingested ones.
 
 `.venv/bin/llmfeedback run` runs in a subprocess with DAGSTER_HOME=<tmp>/dagster_home (the repo's
@@ -20,18 +20,18 @@ and end from the Dagster instance afterwards (`get_run_step_stats` over every ru
 launched); partitioned assets (judge_model, selection strategy) are summed over partitions. A scale over
 `--timeout` is killed and its finished steps are still shown; the step it was in is shown as a lower bound.
 
-Growth (per input) = (time at the largest scale / time at the smallest) / (largest / smallest scale): 1.0 is
-linear, below 1 is a fixed cost, above 1.5 is flagged super-linear. Wall times on a shared machine move with
-other jobs' load; read them with the load average and CPU seconds.
+Growth (per input) = (time at the largest finished scale / at the smallest) / (ratio of ingested prompts):
+1.0 linear, below 1 a fixed cost, above 1.5 flagged super-linear; a timed-out scale gives a lower bound.
+Wall times on a shared machine move with other jobs' load: read them with the load average and CPU seconds.
 
 Run: .venv/bin/python -m bench.bench_scale [--scales 1,10,50] [--timeout 1800] [--keep] [--no-write]
-     [--json FILE] [--merge FILE]  (show scales measured earlier, saved with --json, in the same table)
-Writes bench/results/scale.md.
+     [--rev HEAD] [--json FILE] [--merge FILE] (--help says more)   Writes bench/results/scale.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -58,6 +58,7 @@ BUNDLED_PROMPTS = REPO / "data" / "prompts"
 BASE = 40  # bundled prompts: the 1x input
 SUPERLINEAR = 1.5
 POLL_S = 0.2
+COMMAND = ".venv/bin/python -m bench.bench_scale " + " ".join(sys.argv[1:])  # as run with -m
 
 
 # -- prompts ----------------------------------------------------------------------------------------------
@@ -97,12 +98,25 @@ def prompt_pool(datasets: Path = DATASETS) -> tuple[list[tuple[str, dict]], list
     return real, fill
 
 
+def _content(turns: list[str]) -> tuple[str, ...]:
+    # what ingestion's content hash sees: line endings and outer whitespace do not count
+    return tuple(t.replace("\r\n", "\n").replace("\r", "\n").strip() for t in turns)
+
+
 def extra_prompts(n: int, datasets: Path = DATASETS) -> list[tuple[str, dict]]:
+    """The first n distinct prompts of the pool that the bundled ones do not already hold (AlpacaEval repeats
+    a few MT-bench first turns), so ingestion, which merges duplicates, keeps all of them."""
     real, fill = prompt_pool(datasets)
-    pool = real + fill
-    if n > len(pool):
-        raise SystemExit(f"scale needs {n} extra prompts; the datasets give {len(pool)}")
-    return pool[:n]
+    seen = {_content(r["turns"]) for r in _jsonl(BUNDLED_PROMPTS / "llmfeedback_prompts.jsonl")}
+    out = []
+    for label, rec in real + fill:
+        key = _content(rec["turns"])
+        if key not in seen:
+            seen.add(key)
+            out.append((label, rec))
+    if n > len(out):
+        raise SystemExit(f"scale needs {n} extra prompts; the datasets give {len(out)} distinct ones")
+    return out[:n]
 
 
 # -- one scale --------------------------------------------------------------------------------------------
@@ -121,7 +135,6 @@ class ScaleResult:
     steps: dict[str, dict] = field(default_factory=dict)  # label -> {seconds, count, partial, kind}
     runs: int = 0
     run_s: float = 0.0
-    log_tail: str = ""
     code: str = ""  # the package's git state when the run started
     ingested: int | None = None  # rows of the `prompts` table after the run
     mean_chars: float | None = None  # their mean first-turn length
@@ -136,8 +149,7 @@ def make_project(tmp: Path, scale: int, datasets: Path) -> tuple[Path, dict[str,
     cfg["database"] = str(tmp / "warehouse.duckdb")
     export_db = tmp / "exports" / "backfill.sqlite"
     cfg["export"] = {**cfg.get("export", {}), "database_url": f"sqlite:///{export_db}"}
-    sources = [{"path": str(BUNDLED_PROMPTS)}]
-    counts = {"bundled": BASE}
+    sources, counts = [{"path": str(BUNDLED_PROMPTS)}], {"bundled": BASE}
     if scale > 1:
         extra = extra_prompts(BASE * (scale - 1), datasets)
         path = tmp / "prompts" / "extra_prompts.jsonl"
@@ -151,14 +163,9 @@ def make_project(tmp: Path, scale: int, datasets: Path) -> tuple[Path, dict[str,
     # The config's own folder is its project root: models_dir, incoming_dir and curation exports land in tmp.
     config_path = tmp / "llmfeedback.yaml"
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
-    home = tmp / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    (tmp / "dagster_home").mkdir()
+    shutil.copy(REPO / "dagster.yaml", tmp / "dagster_home" / "dagster.yaml")
     return config_path, counts
-
-
-def this_command() -> str:
-    return ".venv/bin/python -m bench.bench_scale " + " ".join(sys.argv[1:])
 
 
 def code_state() -> str:
@@ -167,50 +174,62 @@ def code_state() -> str:
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True).stdout.rstrip("\n")
 
-    changed = [line[3:].removeprefix("llmfeedback_assets/")
-               for line in git("status", "--short", "--", "llmfeedback_assets").splitlines()]
+    changed = [ln[3:].removeprefix("llmfeedback_assets/") for ln in git("status", "--short", "--",
+                                                                         "llmfeedback_assets").splitlines()]
     return f"HEAD {git('rev-parse', '--short', 'HEAD')}" + (
         f" + working-tree changes in {', '.join(changed)}" if changed else " (clean)")
 
 
 def tree_rss(proc: psutil.Process) -> int:
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for p in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                total += p.memory_info().rss
     return total
 
 
 def kill_tree(proc: psutil.Process) -> None:
     """SIGTERM the process we started and its descendants, SIGKILL what is left after 10 s."""
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess):
         procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=10)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.terminate()
+        for p in psutil.wait_procs(procs, timeout=10)[1]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
 
 
-def run_scale(scale: int, timeout: float, datasets: Path, keep: bool) -> ScaleResult:
+def snapshot(rev: str, dest: Path) -> str:
+    """`llmfeedback_assets` as committed at `rev`, unpacked under `dest` (git archive: the repo is only read),
+    so a run imports that code and not a working tree others are editing. Returns the commit."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", "--format=tar", sha, "llmfeedback_assets"], cwd=REPO,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    where = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c",
+                            "import llmfeedback_assets; print(llmfeedback_assets.__file__)"],
+                           env={**os.environ, "PYTHONPATH": str(dest)}, cwd=dest, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    if not Path(where).resolve().is_relative_to(dest.resolve()):  # the editable install must not win
+        raise SystemExit(f"--rev: the venv still imports {where}, not the snapshot in {dest}")
+    return sha
+
+
+def run_scale(scale: int, timeout: float, datasets: Path, keep: bool, src: Path | None = None,
+              code: str | None = None) -> ScaleResult:
     tmp = Path(tempfile.mkdtemp(prefix=f"llmfeedback-scale{scale}-"))
     try:
         config_path, counts = make_project(tmp, scale, datasets)
-        res = ScaleResult(scale, sum(counts.values()), counts, timeout_s=timeout, command=this_command())
+        res = ScaleResult(scale, sum(counts.values()), counts, timeout_s=timeout, command=COMMAND)
         env = {**os.environ, "DAGSTER_HOME": str(tmp / "dagster_home"),
                "LLMFEEDBACK_CONFIG": str(config_path), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        if src is not None:  # the snapshot comes first on sys.path, before the venv's editable finder
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p)
         log = tmp / "run.log"
-        res.code = code_state()
+        res.code = code or code_state()
         res.load_before = os.getloadavg()[0]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         print(f"== {scale}x: {res.prompts} prompts, project in {tmp}", flush=True)
@@ -220,14 +239,17 @@ def run_scale(scale: int, timeout: float, datasets: Path, keep: bool) -> ScaleRe
                                      stdout=out, stderr=subprocess.STDOUT)
             proc = psutil.Process(popen.pid)
             peak = 0
-            while popen.poll() is None:
-                peak = max(peak, tree_rss(proc))
-                if time.time() - t0 > timeout:
-                    res.status = "timeout"
+            try:
+                while popen.poll() is None:
+                    peak = max(peak, tree_rss(proc))
+                    if time.time() - t0 > timeout:
+                        res.status = "timeout"
+                        break
+                    time.sleep(POLL_S)
+            finally:  # on the timeout, and when this benchmark is interrupted or terminated itself
+                if popen.poll() is None:
                     kill_tree(proc)
                     popen.wait()
-                    break
-                time.sleep(POLL_S)
         end = time.time()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         res.wall_s = end - t0
@@ -236,13 +258,12 @@ def run_scale(scale: int, timeout: float, datasets: Path, keep: bool) -> ScaleRe
         res.load_after = os.getloadavg()[0]
         if res.status == "ok" and popen.returncode != 0:
             res.status = f"failed (rc {popen.returncode})"
-        res.log_tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         res.steps, res.runs, res.run_s = step_times(tmp / "dagster_home", end)
         res.ingested, res.mean_chars = ingested_prompts(tmp / "warehouse.duckdb")
         print(f"   {res.status}: {res.wall_s:.1f}s wall, {res.cpu_s:.0f} CPU s, peak RSS "
               f"{res.peak_rss_gib:.2f} GiB, load {res.load_before:.1f} -> {res.load_after:.1f}", flush=True)
         if res.status != "ok":
-            print(res.log_tail, flush=True)
+            print("\n".join(log.read_text(errors="replace").splitlines()[-15:]), flush=True)
         return res
     finally:
         if keep:
@@ -264,8 +285,9 @@ def ingested_prompts(db: Path) -> tuple[int | None, float | None]:
 
 
 def step_times(home: Path, killed_at: float) -> tuple[dict[str, dict], int, float]:
-    """Seconds per asset (or check) over every run in the instance at `home`, summed over partitions;
-    a step still running (the run was killed) counts until `killed_at` and is marked partial."""
+    """Seconds per asset (or check) over every run in the instance at `home`, summed over partitions. A
+    step that did not succeed is marked partial: one still running counts until `killed_at`; one that a
+    kill interrupted (Dagster turns SIGTERM into a step failure) has its own end time."""
     import dagster as dg
 
     instance = dg.DagsterInstance.from_config(str(home))
@@ -286,7 +308,7 @@ def step_times(home: Path, killed_at: float) -> tuple[dict[str, dict], int, floa
                 entry["kind"] = kind
                 entry["seconds"] += (st.end_time or killed_at) - st.start_time
                 entry["count"] += 1
-                entry["partial"] |= st.end_time is None
+                entry["partial"] |= st.end_time is None or getattr(st.status, "value", None) != "SUCCESS"
     finally:
         instance.dispose()
     return dict(steps), len(records), run_s
@@ -318,7 +340,14 @@ def _fmt_cell(entry: dict | None, res: ScaleResult) -> str:
     if entry is None:
         return "not reached" if res.status != "ok" else "-"
     text = f"{entry['seconds']:.1f}"
-    return f">= {text} (killed)" if entry["partial"] else text
+    if entry["partial"]:
+        return f">= {text} (killed)" if res.status == "timeout" else f"{text} (failed)"
+    return text
+
+
+def inputs(r: ScaleResult) -> int:
+    """The run's input size: the prompts it ingested when known, else the prompts it was given."""
+    return r.ingested or r.prompts
 
 
 def growth(a: dict | None, b: dict | None, ratio: float) -> float | None:
@@ -330,23 +359,21 @@ def growth(a: dict | None, b: dict | None, ratio: float) -> float | None:
 def render(results: list[ScaleResult], args, import_note: str) -> str:
     first = results[0]
     done = [r for r in results if r.status == "ok"]
-    last = done[-1] if len(done) > 1 else results[-1]
-    ratio = last.prompts / first.prompts
-    gcol = f"growth {first.scale}→{last.scale} (per input)"
+    last = done[-1] if done and done[-1] is not first else first  # the largest finished scale
+    ratio = inputs(last) / inputs(first)
+    gcol = f"growth {first.scale}→{last.scale} (per input)" if last is not first else "growth (2 runs needed)"
     over = results[-1] if results[-1] is not last else None  # the largest scale, when it did not finish
     if over is not None:
         gcol += f" | growth {first.scale}→{over.scale} lower bound ({over.status})"
-    labels: dict[str, str] = {}
-    for r in results:
-        for label, e in r.steps.items():
-            labels[label] = e["kind"]
+    labels = {label: e["kind"] for r in results for label, e in r.steps.items()}
+
     def slowest(k: str) -> float:
         return max(r.steps[k]["seconds"] for r in results if k in r.steps)
 
     order = sorted(labels, key=lambda k: (labels[k] == "check", -slowest(k), k))
     bundled = yaml.safe_load(CONFIG.read_text())
     for r in results:
-        r.command = r.command or this_command()
+        r.command = r.command or COMMAND
     commands = list(dict.fromkeys(r.command for r in results))
     mix = "; ".join(f"{r.scale}× = {r.prompts:,} ("
                     + ", ".join(f"{k} {v}" for k, v in r.sources.items()) + ")" for r in results)
@@ -359,10 +386,9 @@ def render(results: list[ScaleResult], args, import_note: str) -> str:
         f"(Python {platform.python_version()}, {os.cpu_count()} CPUs shared with other jobs, "
         f"{psutil.virtual_memory().total / 2 ** 30:.0f} GiB RAM).",
         "",
-        "Config: the bundled `data/config/llmfeedback.yaml` with `database` and `export.database_url` in a "
-        f"temp dir, everything else as bundled: responders {bundled['responders']}, "
-        f"judges {bundled['judges']}, "
-        f"judging.modes {bundled['judging']['modes']}, curation {bundled.get('curation')}, "
+        "Config: the bundled `data/config/llmfeedback.yaml`, `database` and `export.database_url` in a temp "
+        f"dir, everything else as bundled: responders {bundled['responders']}, judges {bundled['judges']}"
+        f", judging.modes {bundled['judging']['modes']}, curation {bundled.get('curation')}, "
         f"leaderboard {bundled.get('leaderboard')}, synth personas {len(bundled['synth']['personas'])} + "
         f"{bundled['synth']['generate_num_personas']} generated. Prompts: {mix}. Sources: data/prompts, "
         "../shared/datasets mt_bench/question.jsonl, llmfao/prompts.jsonl, sparse_feedback/instructions/"
@@ -372,8 +398,8 @@ def render(results: list[ScaleResult], args, import_note: str) -> str:
         "Timeout per scale: " + ", ".join(f"{r.scale}× {r.timeout_s or args.timeout:.0f} s" for r in results)
         + ("; scales not run by this command come from --merge files." if args.merge else "."),
         "",
-        "Per-step seconds from the Dagster instance (step start to end), summed over partitions "
-        "(×n = steps). "
+        "Per-step seconds from the Dagster instance (step start to end), summed over partitions (×n = "
+        "steps). "
         f"Growth = time ratio / input ratio ({ratio:.0f}x the prompts): 1.0 linear, < 1 mostly fixed cost, "
         f"**> {SUPERLINEAR}** flagged super-linear.",
         "",
@@ -389,7 +415,7 @@ def render(results: list[ScaleResult], args, import_note: str) -> str:
         gtext = "-" if g is None else (f"**{g:.2f}** super-linear" if g > SUPERLINEAR else f"{g:.2f}")
         if over is not None:  # a killed step's time so far still bounds its growth from below
             e, a = over.steps.get(label), first.steps.get(label)
-            lb = (e["seconds"] / a["seconds"] / (over.prompts / first.prompts)
+            lb = (e["seconds"] / a["seconds"] / (inputs(over) / inputs(first))
                   if e and a and a["seconds"] else None)
             gtext += " | " + ("-" if lb is None else f">= {lb:.2f}" + (" super-linear" if lb > SUPERLINEAR
                                                                       else ""))
@@ -454,22 +480,31 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per scale before the run is killed")
     ap.add_argument("--datasets", type=Path, default=DATASETS)
     ap.add_argument("--keep", action="store_true", help="keep each scale's temp project (prints its path)")
+    ap.add_argument("--rev", help="run the package as committed at this git revision (e.g. HEAD), unpacked "
+                                  "to a temp dir, instead of the working tree")
     ap.add_argument("--json", type=Path, help="also save the measurements of every scale to this JSON file")
     ap.add_argument("--merge", type=Path, action="append", default=[],
                     help="a --json file of earlier scales to show in the same table (scales run now win)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the run under way is stopped too
     scales = sorted({int(s) for s in args.scales.split(",") if s.strip()})
     if (not scales and not args.merge) or (scales and scales[0] < 1):
         raise SystemExit("--scales: positive integers, e.g. 1,10,50 (empty only with --merge)")
     if scales and scales[-1] > 1 and not args.datasets.is_dir():
         raise SystemExit(f"scales above 1 need the shared datasets at {args.datasets.resolve()}")
     by_scale: dict[int, ScaleResult] = {}
+    known = set(ScaleResult.__dataclass_fields__)  # files from other versions of this script still load
     for path in args.merge:
         for raw in json.loads(path.read_text()):
-            by_scale[raw["scale"]] = ScaleResult(**raw)
-    for s in scales:
-        by_scale[s] = run_scale(s, args.timeout, args.datasets, args.keep)
+            by_scale[raw["scale"]] = ScaleResult(**{k: v for k, v in raw.items() if k in known})
+    with tempfile.TemporaryDirectory(prefix="llmfeedback-src-") as src:
+        code = None
+        if args.rev:
+            code = f"{args.rev} = commit {snapshot(args.rev, Path(src))} (git archive; working tree not used)"
+        for s in scales:
+            by_scale[s] = run_scale(s, args.timeout, args.datasets, args.keep,
+                                    Path(src) if args.rev else None, code)
     results = [by_scale[s] for s in sorted(by_scale)]
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1))
