@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.bench_gateway", "bench.bench_ranking", "bench.bench_curation", "bench.bench_reward"]
+BENCHES = ["bench.bench_gateway", "bench.bench_ranking", "bench.bench_curation", "bench.bench_reward",
+           "bench.bench_scale"]
 
 
 def main() -> int:

@@ -337,6 +337,9 @@ class RewardConfig(_Strict):
     n_samples: int = 4
     reference_model: str | None = None
     seed: int = 0
+    repeated_ratings: Literal["first", "mean"] = Field(
+        "first", description="feedback_consistency: a response rated more than once counts with its first "
+                             "rating (as sparse feedback's consistency.py) or the mean of its ratings")
 
 
 class Config(_Strict):

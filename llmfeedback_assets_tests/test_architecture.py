@@ -16,7 +16,7 @@ NAME = "llmfeedback_assets"
 LAYERS = {
     "ids": 0, "config": 0,
     "warehouse": 1, "ranking": 1,
-    "llm": 2,
+    "llm": 2, "embedding": 2,
     "judging": 3, "ingest": 3, "analysis": 3, "curation": 3, "reward": 3, "synth": 3, "export": 3,
     "defs": 4, "definitions": 4, "cli": 4,
 }

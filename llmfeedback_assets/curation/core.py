@@ -1,6 +1,7 @@
 """Score curation (DS2, Pang et al., ICLR 2025): estimate how a judge's quality scores are corrupted, find
 the scores its neighbours disagree with, propose corrected scores with a confidence, and measure how rare
-each example is. Pure numpy/torch; the Dagster assets call `curate` and `select`.
+each example is. Pure numpy/torch (torch loads on the first `curate`); the Dagster assets call `curate` and
+`select`.
 
 Steps and the published defaults (all keyword options of `curate`):
 1. Transition matrix (HOC, see hoc.py): `hoc_rounds`=50 random samples of up to `hoc_sample_size`=50,000
@@ -43,9 +44,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from . import hoc, knn
 from .select import select as _select
 
 DUPLICATE_POLICIES = ("collapse", "keep", "error")
@@ -226,6 +225,10 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
     - Fewer rows than the neighbourhoods need, or a single score class, raise CurationInputError.
     `progress`: optional callable(str) for log lines (the asset passes its logger).
     """
+    import torch  # here, not at import: `import llmfeedback_assets.definitions` must not load torch
+
+    from . import hoc, knn
+
     timings: dict[str, float] = {}
     notes: list[str] = []
     log = progress or (lambda _msg: None)

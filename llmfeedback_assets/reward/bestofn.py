@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from llmfeedback_assets.embedding import EmbeddingStore
 from llmfeedback_assets.reward.data import TrainResult
 from llmfeedback_assets.reward.feedback import clean_input, format_prompt, normalize_ranking
 
@@ -77,26 +78,36 @@ def _prompts_of(df: pd.DataFrame) -> list[str]:
 
 
 def rerank_best_of_n(candidates: pd.DataFrame, reward_models: Mapping[str, RewardModel | TrainResult], *,
-                     by: Sequence[str] | None = None, batch_size: int = 32) -> pd.DataFrame:
+                     by: Sequence[str] | None = None, batch_size: int = 32,
+                     store: EmbeddingStore | None = None) -> pd.DataFrame:
     """The reranked_responses table: for every reward model, its pick per (responder, prompt).
 
     `candidates`: one row per sampled response (response, a prompt key, optionally responder_model,
     sample_index). Output columns: reward_model, the candidate's columns, reward, n_candidates; the frame's
     attrs["n_overlong"] gives, per reward model, how many candidates were truncated to fit.
+    Frozen models read the candidates' embeddings from `store` (default: one shared by the models of this
+    call), so models on one backbone cost one embedding pass over the candidates the store lacks.
     """
     if "response" not in candidates.columns:
         raise WinRateError(f"candidates need a 'response' column; has {list(candidates.columns)}")
     if not reward_models:
         raise WinRateError("rerank_best_of_n: no reward models given")
-    from llmfeedback_assets.reward.network import count_overlong, score  # torch, only when reranking
+    # torch loads here, only when reranking
+    from llmfeedback_assets.reward.network import as_model, count_overlong, score
 
+    store = store if store is not None else EmbeddingStore()
     prompts = _prompts_of(candidates)
     responses = candidates["response"].astype(str).tolist()
-    frames, overlong = [], {}
+    frames, overlong, counted = [], {}, {}
     for name, model in reward_models.items():
-        picks = pick_best(candidates, score(model, prompts, responses, batch_size=batch_size), by=by)
+        picks = pick_best(candidates, score(model, prompts, responses, batch_size=batch_size, store=store),
+                          by=by)
         frames.append(picks.assign(reward_model=name))
-        overlong[name] = count_overlong(model, prompts, responses)
+        same = as_model(model).embedding_backbone  # same tokenizer and max length: count once
+        if not same or same not in counted:
+            n = count_overlong(model, prompts, responses)
+            counted[same or name] = n
+        overlong[name] = counted[same or name]
     out = pd.concat(frames, ignore_index=True)
     out = out[["reward_model"] + [c for c in out.columns if c != "reward_model"]]
     out.attrs["n_overlong"] = overlong

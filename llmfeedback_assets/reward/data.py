@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from llmfeedback_assets.embedding.encoder import effective_max_length  # noqa: F401 (one rule for both)
 from llmfeedback_assets.reward.feedback import (
     RATING_MAX,
     RATING_MIN,
@@ -262,17 +263,6 @@ def load_tokenizer(path: str):
     if tok.pad_token is None:
         raise RewardModelError(f"tokenizer at {path} has no pad, eos or unk token to pad with")
     return tok
-
-
-def effective_max_length(tok, config, max_length: int) -> int:
-    """The requested maximum length, capped by what the tokenizer and the position embeddings allow."""
-    limits = [int(max_length)]
-    if getattr(tok, "model_max_length", None) and tok.model_max_length < 1_000_000:
-        limits.append(int(tok.model_max_length))
-    mpe = getattr(config, "max_position_embeddings", None)
-    if mpe and getattr(config, "model_type", "") not in ("roberta", "xlm-roberta", "camembert"):
-        limits.append(int(mpe))  # RoBERTa reserves two positions; its tokenizer limit already covers that
-    return min(limits)
 
 
 def encode(tok, prompts: Sequence[str], responses: Sequence[str], max_length: int):

@@ -428,18 +428,26 @@ def _source(df: pd.DataFrame, default: str) -> str:
     return str(df.attrs.get("source", default))
 
 
-def feedback_consistency(ratings: pd.DataFrame, rankings: pd.DataFrame) -> ConsistencyResult:
+REPEATED_RATINGS = ("first", "mean")
+
+
+def feedback_consistency(ratings: pd.DataFrame, rankings: pd.DataFrame, *, repeated: str = "first"
+                         ) -> ConsistencyResult:
     """Compare the given rankings with the rankings implied by ratings of the same two responses.
 
     ratings: (instruction, input, response, score); rankings: (instruction, input, response1, response2,
-    ranking). A response is matched on (instruction, input, response) with empty inputs normalised. A
-    response rated more than once gets its mean score (the count of such conflicting ratings is reported).
+    ranking). A response is matched on (instruction, input, response) with empty inputs normalised.
+    `repeated="first"` (the default, as the sparse-feedback repository's consistency.py): a response rated
+    more than once counts with its first rating, and a pair ranked more than once with its first ranking;
+    `"mean"`: the mean of its ratings and every ranking. Conflicting ratings are counted either way.
     Ratings or rankings that failed to parse (missing) are skipped and counted; rankings whose responses
     are not both rated are counted as unmatched. Raises FeedbackError when
     the two tables share no pair, naming both sources: that means the files do not belong together.
     """
     _require(ratings, RATINGS_COLUMNS, "ratings")
     _require(rankings, RANKINGS_COLUMNS, "rankings")
+    if repeated not in REPEATED_RATINGS:
+        raise FeedbackError(f"repeated must be one of {REPEATED_RATINGS}, got {repeated!r}")
     r = ratings[RATINGS_COLUMNS].copy()
     r["input"] = r["input"].map(clean_input)
     r["score"] = pd.to_numeric(r["score"], errors="coerce")
@@ -452,8 +460,9 @@ def feedback_consistency(ratings: pd.DataFrame, rankings: pd.DataFrame) -> Consi
     n_unparsed_ratings = int(r["score"].isna().sum())
     r = r.dropna(subset=["score"])
     key = _KEY + ["response"]
-    spread = r.groupby(key, sort=False)["score"].agg(["mean", "nunique"]).reset_index()
+    spread = r.groupby(key, sort=False)["score"].agg(["mean", "first", "nunique"]).reset_index()
     n_conflicting = int((spread["nunique"] > 1).sum())
+    spread["score"] = spread[repeated]
 
     k = rankings[RANKINGS_COLUMNS].copy()
     k["input"] = k["input"].map(clean_input)
@@ -463,10 +472,12 @@ def feedback_consistency(ratings: pd.DataFrame, rankings: pd.DataFrame) -> Consi
         raise FeedbackError(f"rankings ({_source(rankings, 'rankings')}): {exc}") from None
     n_rankings = len(k)
     n_unparsed_rankings = int(k["ranking"].isna().sum())
+    if repeated == "first":  # upstream de-duplicates the ranked pairs before it drops unusable rankings
+        k = k.drop_duplicates(subset=_KEY + ["response1", "response2"], keep="first")
     k = k.dropna(subset=["ranking"])
 
-    s1 = spread.rename(columns={"response": "response1", "mean": "score1"})[_KEY + ["response1", "score1"]]
-    s2 = spread.rename(columns={"response": "response2", "mean": "score2"})[_KEY + ["response2", "score2"]]
+    s1 = spread.rename(columns={"response": "response1", "score": "score1"})[_KEY + ["response1", "score1"]]
+    s2 = spread.rename(columns={"response": "response2", "score": "score2"})[_KEY + ["response2", "score2"]]
     m = k.merge(s1, on=_KEY + ["response1"], how="inner").merge(s2, on=_KEY + ["response2"], how="inner")
     if m.empty:
         raise FeedbackError(

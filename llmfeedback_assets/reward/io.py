@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from llmfeedback_assets.embedding.encoder import backbone_id
 from llmfeedback_assets.ids import file_hash
 from llmfeedback_assets.reward.data import RewardModelError, TrainResult, load_tokenizer
 from llmfeedback_assets.reward.network import (
@@ -194,6 +195,11 @@ def load_reward_model(path: str | Path, *, device=None) -> RewardModel:
                         max_length=int(cfg["max_length"]), head=head, backbone=cfg.get("backbone", ""),
                         precision=cfg.get("precision", "fp32"))
     model.card = card
+    if model.kind == "frozen":
+        # the encoder is the backbone's, unchanged (frozen): its vectors are the ones stored under the id the
+        # model was trained with; a model saved before the id was recorded gets one from its own folder
+        model.embedding_backbone = cfg.get("embedding_backbone") or backbone_id(
+            folder, model.max_length, model.precision)
     return model.to(device).eval()
 
 

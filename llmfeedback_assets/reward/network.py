@@ -3,7 +3,10 @@ or decoder.
 
 Two kinds of model:
 - `frozen`: the backbone is frozen, each distinct (prompt, response) text is embedded once (mean-pooled last
-  hidden state) and only a small MLP head (`RewardHead`) is trained on the cached embeddings. Sized for CPU.
+  hidden state) and only a small MLP head (`RewardHead`) is trained on the embeddings. Sized for CPU. The
+  embeddings go through the embedding store (`embedding.store`) under the model's `embedding_backbone`
+  id, so texts curation or the other reward model already embedded on the same backbone are read, not
+  embedded again, and scoring a candidate runs the head only.
 - `full`: `AutoModelForSequenceClassification` with one output, fine-tuned end to end.
 
 `TextBank` holds the distinct texts of a run, tokenised once (and embedded once in frozen mode); training
@@ -20,6 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from llmfeedback_assets.embedding import EmbeddingStore
+from llmfeedback_assets.embedding import encoder as embed
+from llmfeedback_assets.embedding import store as embed_store
 from llmfeedback_assets.reward.data import (
     Mode,
     Objective,
@@ -86,6 +92,8 @@ class RewardModel(nn.Module):
         self.objective = objective
         self.max_length = int(max_length)
         self.backbone = backbone
+        # the id its frozen encoder's vectors are stored under (see embedding.encoder.backbone_id)
+        self.embedding_backbone = ""
         self.card: dict = {}  # set by load_reward_model from card.json
 
     @property
@@ -115,7 +123,15 @@ class RewardModel(nn.Module):
         if self.head is not None:
             cfg["head_dim"] = self.head.net[0].in_features
             cfg["head_hidden"] = self.head.net[0].out_features
+            cfg["embedding_backbone"] = self.embedding_backbone
         return cfg
+
+    def embedder(self) -> embed.Encoder:
+        """The frozen encoder as an `embed.Encoder` (same modules, no copy) under its store id."""
+        if self.kind != "frozen":
+            raise RewardModelError("only a frozen reward model reads stored embeddings")
+        return embed.Encoder(self.encoder, self.tokenizer, backbone=self.embedding_backbone,
+                             max_length=self.max_length, precision=self.precision)
 
 
 def build_model(backbone: str | None, mode: Mode, objective: Objective, max_length: int, seed: int,
@@ -147,6 +163,8 @@ def build_model(backbone: str | None, mode: Mode, objective: Objective, max_leng
     model = RewardModel(encoder, tok, kind=mode, objective=objective,
                         max_length=effective_max_length(tok, config, max_length), head=head, backbone=path,
                         precision=precision)
+    if mode == "frozen":
+        model.embedding_backbone = embed.backbone_id(path, model.max_length, precision)
     return model.to(device)
 
 
@@ -226,16 +244,19 @@ class TextBank:
         tt = [self.type_ids[i] for i in idx] if self.type_ids is not None else None
         return collate(ids, tt, self.model.tokenizer.pad_token_id, self.model.device)
 
-    @torch.inference_mode()
-    def embed_all(self, batch_size: int = 64) -> None:
-        """Embed every text once with the frozen encoder, shortest first to waste little padding."""
-        self.model.encoder.eval()
-        order = np.argsort([len(x) for x in self.ids], kind="stable")
-        out = torch.empty((len(self.ids), self.model.encoder.config.hidden_size))
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            out[torch.as_tensor(idx)] = self.model.embed(self.batch(idx)).float().cpu()
-        self.embeddings = out.to(self.model.device)
+    def embed_all(self, store: EmbeddingStore | None = None, batch_size: int = 64) -> None:
+        """Every text's frozen embedding: read from `store` (an in-process one by default), the texts it lacks
+        embedded in one pass from the tokens already made, and added to it."""
+        encoder = self.model.embedder()
+        store = store if store is not None else EmbeddingStore()
+
+        def compute(pos: list[int]) -> np.ndarray:
+            tt = [self.type_ids[i] for i in pos] if self.type_ids is not None else None
+            return encoder.embed_ids([self.ids[i] for i in pos], tt, batch_size=batch_size)
+
+        keys = [embed.pair_hash(p, r) for p, r in zip(self.prompts, self.responses, strict=True)]
+        vectors = store.vectors(encoder.backbone, keys, compute) if keys else np.zeros((0, encoder.dim))
+        self.embeddings = torch.as_tensor(vectors, dtype=torch.float32).to(self.model.device)
 
     def rewards(self, idx: np.ndarray) -> torch.Tensor:
         """Rewards with gradients (training): the head on cached embeddings, or the full model."""
@@ -265,13 +286,21 @@ def as_model(model) -> RewardModel:
 
 
 def score(model: RewardModel | TrainResult, prompts: Sequence[str], responses: Sequence[str], *,
-          batch_size: int = 32) -> np.ndarray:
+          batch_size: int = 32, store: EmbeddingStore | None = None) -> np.ndarray:
     """Rewards for (prompt, response) pairs; higher is better. Overlong pairs are truncated (see
-    `count_overlong`)."""
+    `count_overlong`). A frozen model reads its embeddings from `store` (embedding only the pairs it lacks)
+    and runs its head only."""
     model = as_model(model)
     prompts, responses = [str(p) for p in prompts], [str(r) for r in responses]
     if len(prompts) != len(responses):
         raise RewardModelError(f"score: {len(prompts)} prompts but {len(responses)} responses")
+    if model.kind == "frozen":
+        x = embed_store.embed_pairs(store if store is not None else EmbeddingStore(), model.embedder(),
+                                    prompts, responses, batch_size=max(batch_size, 64))
+        model.eval()
+        with torch.inference_mode():
+            rewards = model.head(torch.as_tensor(x, device=model.device))
+        return rewards.float().cpu().numpy().astype(np.float64)
     bank = TextBank(model)
     idx = bank.add(prompts, responses)
     bank.tokenize()
@@ -288,9 +317,11 @@ def score(model: RewardModel | TrainResult, prompts: Sequence[str], responses: S
 def count_overlong(model: RewardModel | TrainResult, prompts: Sequence[str], responses: Sequence[str]) -> int:
     """How many (prompt, response) pairs exceed the model's maximum length (and get truncated by `score`)."""
     model = as_model(model)
-    _, _, overlong = encode(model.tokenizer, [str(p) for p in prompts], [str(r) for r in responses],
-                            model.max_length)
-    return int(overlong.sum())
+    prompts, responses = [str(p) for p in prompts], [str(r) for r in responses]
+    if not prompts:
+        return 0
+    full = model.tokenizer(prompts, responses, truncation=False, verbose=False)["input_ids"]
+    return sum(len(ids) > model.max_length for ids in full)
 
 
 def predicted_rating(model: RewardModel | TrainResult, prompts: Sequence[str], responses: Sequence[str]

@@ -25,6 +25,8 @@ import pandas as pd
 
 from .. import reward
 from ..config import Config, ConfigError
+from ..embedding import EmbeddingStore
+from ..embedding import encoder as embed
 from ..ids import stable_id
 from ..judging import generate_responses
 from ..llm import ChatRequest, Gateway, RunStats, merge_stats
@@ -153,9 +155,11 @@ def _texts(items: pd.DataFrame) -> tuple[dict, dict]:
         dict(zip(items["prompt_id"], items["question"], strict=True))
 
 
-def consistency_table(ratings: pd.DataFrame, rankings: pd.DataFrame, items: pd.DataFrame
+def consistency_table(ratings: pd.DataFrame, rankings: pd.DataFrame, items: pd.DataFrame, *,
+                      repeated: str = "first"
                       ) -> tuple[pd.DataFrame, dict[str, reward.ConsistencyResult], dict[str, str]]:
-    """Per judge that both rated and ranked: `reward.feedback_consistency` of its ratings vs its rankings,
+    """Per judge that both rated and ranked: `reward.feedback_consistency` of its ratings vs its rankings
+    (`repeated`: how a response rated twice counts, `reward.repeated_ratings`),
     as the long `feedback_consistency` table (one row per confusion cell), the results by judge, and the
     judges left out with the reason (e.g. every ranking unparsed: no pair to compare)."""
     text, question = _texts(items)
@@ -172,7 +176,8 @@ def consistency_table(ratings: pd.DataFrame, rankings: pd.DataFrame, items: pd.D
         ranked.attrs["source"] = f"feedback_rankings[{judge}]"
         try:
             res = reward.feedback_consistency(rated.dropna(subset=["instruction", "response"]),
-                                              ranked.dropna(subset=["instruction", "response1", "response2"]))
+                                              ranked.dropna(subset=["instruction", "response1", "response2"]),
+                                              repeated=repeated)
         except reward.FeedbackError as exc:
             skipped[judge] = str(exc)
             continue
@@ -273,14 +278,25 @@ def _train_options(config: Config) -> dict:
     # RewardConfig.learning_rate defaults to the frozen head's 1e-3; unless the user set it, let the trainer
     # pick its per-mode default (3e-5 for full fine-tuning, where 1e-3 would wreck the backbone).
     lr = rc.learning_rate if "learning_rate" in rc.model_fields_set else None
+    # frozen: the encoder only embeds, so it runs in bf16 where the hardware has it, as curation's does (one
+    # backbone id, one set of stored vectors); full fine-tuning keeps fp32
+    precision = embed.auto_precision() if rc.mode == "frozen" else "fp32"
     return {"backbone": str(config.resolve(rc.backbone)) if rc.backbone else None, "mode": rc.mode,
             "epochs": rc.epochs, "batch_size": rc.batch_size, "learning_rate": lr,
-            "max_length": rc.max_length, "seed": rc.seed}
+            "max_length": rc.max_length, "seed": rc.seed, "precision": precision}
 
 
-def train(objective: str, config: Config, data: TrainingData) -> reward.TrainResult:
-    """Train the ratings or the rankings reward model; both are validated on the same held-out prompts."""
-    opts = _train_options(config)
+def embedding_store(wh: Warehouse) -> EmbeddingStore:
+    """The warehouse's embedding store, shared with curation: a frozen reward model on curation's backbone
+    (same model folder, max length and precision) reads the texts curation embedded."""
+    return EmbeddingStore(wh)
+
+
+def train(objective: str, config: Config, data: TrainingData, store: EmbeddingStore | None = None
+          ) -> reward.TrainResult:
+    """Train the ratings or the rankings reward model; both are validated on the same held-out prompts. In
+    frozen mode the embeddings come from (and go to) `store`."""
+    opts = _train_options(config) | {"embedding_store": store}
     eval_pairs = data.pairs.val if len(data.pairs.val) else None
     if objective == "ratings":
         return reward.train_ratings_reward_model(data.ratings, eval_pairs=eval_pairs, **opts)
@@ -343,13 +359,15 @@ def candidates(samples: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
                          "response": ok["text"]}).reset_index(drop=True)
 
 
-def rerank(cands: pd.DataFrame, models: dict[str, reward.RewardModel], versions: dict[str, str]
-           ) -> tuple[pd.DataFrame, dict[str, int]]:
+def rerank(cands: pd.DataFrame, models: dict[str, reward.RewardModel], versions: dict[str, str],
+           store: EmbeddingStore | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """`reranked_responses`: each reward model's best candidate per (prompt, responder), and per model how
-    many candidates were longer than its max length (truncated when scored)."""
+    many candidates were longer than its max length (truncated when scored). Frozen models score from the
+    embeddings in `store`: candidates embedded before (sample 0 is the spine's answer) are read, the rest
+    embedded once for all models on one backbone."""
     if cands.empty or not models:
         return _empty("reranked_responses"), {}
-    picks = reward.rerank_best_of_n(cands, models, by=["prompt_id", "responder_model"])
+    picks = reward.rerank_best_of_n(cands, models, by=["prompt_id", "responder_model"], store=store)
     out = picks.rename(columns={"reward": "score"}).assign(model_version=picks["reward_model"].map(versions))
     return out[columns("reranked_responses")].reset_index(drop=True), dict(picks.attrs.get("n_overlong", {}))
 

@@ -11,19 +11,23 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pandas as pd
 
 from .table import WarehouseDataError
 from .tables import TABLES
 from .tables import table as declared
 
+if TYPE_CHECKING:
+    import duckdb
+
 
 class WarehouseLockTimeout(RuntimeError):
     pass
 
 
+_SCHEMA_READY: set[tuple[str, int, int]] = set()  # (path, device, inode) whose schema this process made
 _TURNS = threading.local()  # per thread: files whose flock this thread holds, with the nesting depth
 
 
@@ -38,7 +42,6 @@ class Warehouse:
     def __init__(self, path: str | Path, lock_timeout_s: float = 120.0):
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
-        self._ready: set[str] = set()
 
     # -- connections -----------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -49,6 +52,8 @@ class Warehouse:
         before DuckDB ever opens the file: under DuckDB's own lock alone, 4 processes appending 50 rows
         each lost a committed row in 3 of 30 runs (duckdb 2.0.1). DuckDB's lock error is still retried, for
         processes that open the file without this class (the UI, a notebook)."""
+        import duckdb  # here: loading the code location does not need it
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if read_only and not self.path.exists():
             read_only = False
@@ -122,28 +127,43 @@ class Warehouse:
             con.execute("COMMIT")
 
     def ensure_schema(self) -> None:
-        pending = [t for t in TABLES if t not in self._ready]
-        if not pending:
+        """Create missing tables and add missing columns, once per process and file: one catalogue read
+        when nothing is missing (every step builds its own Warehouse, and ~45 DDL statements per instance
+        cost seconds per graph run). A file replaced under the same path (new inode) is checked again."""
+        try:
+            st = self.path.stat()
+            ident = (str(self.path.resolve()), st.st_dev, st.st_ino)
+        except FileNotFoundError:
+            ident = None
+        if ident is not None and ident in _SCHEMA_READY:
             return
         with self.connect() as con:
-            for name in pending:
-                con.execute(TABLES[name].ddl())
-                self._migrate(con, name)
-        self._ready.update(pending)
-
-    @staticmethod
-    def _migrate(con: duckdb.DuckDBPyConnection, name: str) -> None:
-        """Add columns that a newer schema declares; never drop or retype existing ones."""
-        have = {r[0] for r in con.execute(f'DESCRIBE "{name}"').fetchall()}
-        for col in TABLES[name].columns:
-            if col.name not in have:
-                con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col.name}" {col.type}')
+            have: dict[str, set[str]] = {}
+            for t, c in con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                    "WHERE table_schema = 'main'").fetchall():
+                have.setdefault(t, set()).add(c)
+            for name, table in TABLES.items():
+                if name not in have:
+                    con.execute(table.ddl())
+                    continue
+                for col in table.columns:
+                    if col.name not in have[name]:  # newer schema: add, never drop or retype
+                        con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col.name}" {col.type}')
+        st = self.path.stat()
+        _SCHEMA_READY.add((str(self.path.resolve()), st.st_dev, st.st_ino))
 
     # -- reads -----------------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:
         self.ensure_schema()
         with self.connect(read_only=True) as con:
             return con.execute(sql, params or []).df()
+
+    def stored_columns(self, name: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) of a table as stored, in order; [] when the file has no such table."""
+        cols = self.query("""
+            SELECT column_name, data_type FROM information_schema.columns
+            WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position""", [name])
+        return list(zip(cols["column_name"], cols["data_type"], strict=True))
 
     def table(self, name: str, where: str = "", params: Sequence | None = None) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in declared(name).column_names)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaError, SchemaErrors
+
+if TYPE_CHECKING:  # pandera loads on the first write (~0.2 s): loading the code location stays fast
+    import pandera.pandas as pa
+    from pandera.errors import SchemaErrors
 
 
 class WarehouseDataError(ValueError):
@@ -52,6 +55,8 @@ def _family(duckdb_type: str) -> str:
 def _type_check(col: Column) -> pa.Check:
     """A vectorised pandera check: True per row whose value fits the column's DuckDB type (or is null), so a
     failure names the offending values."""
+    import pandera.pandas as pa
+
     family = _family(col.type)
     value_ok, dtype_ok = _VALUE_KINDS[family]
 
@@ -78,19 +83,20 @@ def _is_null(v) -> bool:
 
 @dataclass(frozen=True)
 class Table:
-    """A warehouse table: its columns in storage order, an optional primary key and partition column."""
+    """A warehouse table: its columns in storage order, an optional primary key (one column, or a tuple of
+    columns) and partition column."""
 
     name: str
     description: str
     columns: tuple[Column, ...]
-    key: str | None = None
+    key: str | tuple[str, ...] | None = None
     partition: str | None = None  # rewritten one partition at a time on this column
 
     def __post_init__(self):
         names = self.column_names
         if len(set(names)) != len(names):
             raise ValueError(f"table {self.name}: duplicate column names")
-        for c in (self.key, self.partition):
+        for c in (*self.key_columns, self.partition):
             if c is not None and c not in names:
                 raise ValueError(f"table {self.name}: {c!r} is not a column")
         for col in self.columns:
@@ -103,12 +109,20 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        if self.key is None:
+            return ()
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
+
     def sql_columns(self) -> list[tuple[str, str]]:
         return [(c.name, c.type) for c in self.columns]
 
     def ddl(self) -> str:
-        body = ", ".join(f'"{c.name}" {c.type}' + (" PRIMARY KEY" if c.name == self.key else "")
+        body = ", ".join(f'"{c.name}" {c.type}' + (" PRIMARY KEY" if (c.name,) == self.key_columns else "")
                          for c in self.columns)
+        if len(self.key_columns) > 1:
+            body += ", PRIMARY KEY (" + ", ".join(f'"{c}"' for c in self.key_columns) + ")"
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({body})'
 
     def empty(self) -> pd.DataFrame:
@@ -116,11 +130,14 @@ class Table:
 
     @cached_property
     def frame_schema(self) -> pa.DataFrameSchema:
+        import pandera.pandas as pa
+
+        keys = self.key_columns
         return pa.DataFrameSchema(
-            {c.name: pa.Column(None, checks=[_type_check(c)], nullable=c.name != self.key,
-                               unique=c.name == self.key, required=True)
+            {c.name: pa.Column(None, checks=[_type_check(c)], nullable=c.name not in keys,
+                               unique=(c.name,) == keys, required=True)
              for c in self.columns},
-            name=self.name, strict=False,
+            name=self.name, strict=False, unique=list(keys) if len(keys) > 1 else None,
         )
 
     def validate(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -131,29 +148,33 @@ class Table:
         frame = df[self.column_names]
         if frame.empty:
             return frame
+        from pandera.errors import SchemaError, SchemaErrors
+
         try:
             self.frame_schema.validate(frame, lazy=True)
         except SchemaErrors as exc:
             raise WarehouseDataError(
-                f"{self.name}: {_describe(exc, self.key)}; nothing was written") from None
+                f"{self.name}: {_describe(exc, self.key_columns)}; nothing was written") from None
         except SchemaError as exc:  # pragma: no cover - lazy validation raises SchemaErrors
             raise WarehouseDataError(f"{self.name}: {exc}; nothing was written") from None
         return frame
 
 
-_CHECK_NAMES = {"not_nullable": "row(s) without a key", "field_uniqueness": "duplicate key(s)"}
+_CHECK_NAMES = {"not_nullable": "row(s) without a key", "field_uniqueness": "duplicate key(s)",
+                "multiple_fields_uniqueness": "duplicate key(s)"}
 
 
-def _describe(exc: SchemaErrors, key: str | None) -> str:
+def _describe(exc: SchemaErrors, key: tuple[str, ...]) -> str:
     """pandera's failure cases as one line: column, what failed, how many rows, a few examples."""
     parts = []
     for (column, check), group in exc.failure_cases.groupby(["column", "check"], sort=False, dropna=False):
-        what = _CHECK_NAMES.get(str(check), str(check)) if column == key else str(check)
+        what = _CHECK_NAMES.get(str(check), str(check)) if column in key else str(check)
         examples = [str(v)[:40] for v in group["failure_case"].drop_duplicates().head(3)]
         parts.append(f"{column}: {len(group)} {what} {examples}")
     return "; ".join(parts)
 
 
-def declare(name: str, description: str, columns: list[tuple[str, str, str]], key: str | None = None,
+def declare(name: str, description: str, columns: list[tuple[str, str, str]],
+            key: str | tuple[str, ...] | None = None,
             partition: str | None = None) -> Table:
     return Table(name, description, tuple(Column(*c) for c in columns), key=key, partition=partition)

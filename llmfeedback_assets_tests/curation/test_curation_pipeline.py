@@ -101,16 +101,16 @@ def test_curation_assets_end_to_end(instance, tmp_path):
     assert _checks(result) == {"quality_scores_parse_failure_rate": False}
     assert wh.count("quality_scores", "WHERE judge_model = 'judge-clean' AND score_class IS NULL") == 20
 
-    # embeddings: each text once, normalised, and a second run embeds nothing
+    # embeddings: each text once in the shared store, read back normalised, and a second run embeds nothing
     _materialize(instance, path, ["embeddings"])
     meta = _meta(instance, "embeddings")
     assert (meta["new"], meta["cached"], meta["dim"]) == (60, 0, 384)
-    assert meta["model"] == flow.DEFAULT_EMBEDDING_MODEL
-    vectors = wh.query("SELECT vector FROM embeddings")["vector"]
-    assert np.allclose([np.linalg.norm(v) for v in vectors], 1.0, atol=1e-4)
+    assert meta["model"] == flow.DEFAULT_EMBEDDING_MODEL and meta["backbone"] == flow.embedding_backbone(cfg)
+    x, missing = flow.load_vectors(wh, flow.load_examples(wh)["text_hash"].tolist(), meta["backbone"])
+    assert not missing.any() and np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-4)
     _materialize(instance, path, ["embeddings"])
     meta = _meta(instance, "embeddings")
-    assert (meta["new"], meta["cached"]) == (0, 60) and wh.count("embeddings") == 60
+    assert (meta["new"], meta["cached"]) == (0, 60) and wh.count("embedding_store") == 60
 
     # curated scores of the parsed rows; T and p in their own tables
     checks = _checks(_materialize(instance, path, ["curated_scores"], "judge-noisy"))
@@ -165,7 +165,7 @@ def test_curation_assets_end_to_end(instance, tmp_path):
     assert len(raw) == 20 and overall[raw].min() >= overall.drop(raw).max()
     diverse = flow.select_examples(wh, cfg, "diversity").rows
     assert len(diverse) == 20 and diverse["response_id"].is_unique
-    x, _ = flow.load_vectors(wh, pool["text_hash"].tolist(), flow.DEFAULT_EMBEDDING_MODEL)
+    x, _ = flow.load_vectors(wh, pool["text_hash"].tolist(), flow.embedding_backbone(cfg))
     where = {rid: i for i, rid in enumerate(pool.index)}
 
     def covering_radius(ids) -> float:  # farthest any example is from its nearest pick

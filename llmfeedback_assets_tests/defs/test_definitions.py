@@ -57,3 +57,17 @@ def test_every_table_asset_declares_its_columns_with_descriptions():
                                      "llm_claim_owners", "position_consistency",
                                      "curation_transition", "curation_prior", "conversation_messages",
                                      "synth_rejected", "mt_bench_scores", "pairwise_win_rates"}
+
+
+def test_loading_the_code_location_imports_no_heavy_library():
+    """Every Dagster step process loads the code location: torch, transformers, matplotlib, sklearn and scipy
+    are imported only inside the steps that use them, and DuckDB, pandera and SQLAlchemy on first use."""
+    import subprocess
+    import sys
+
+    heavy = ("torch", "transformers", "matplotlib", "sklearn", "scipy", "duckdb", "pandera", "sqlalchemy")
+    code = ("import sys, llmfeedback_assets.definitions; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "", f"importing the definitions imported {proc.stdout.strip()}"

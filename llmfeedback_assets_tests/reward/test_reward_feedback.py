@@ -213,7 +213,16 @@ def test_consistency_on_the_sparse_feedback_sample_files():
     assert res.n_pairs == 117
     assert round(100 * res.rate, 2) == 56.41
     assert int(np.trace(res.confusion.to_numpy())) == 66
-    assert int(res.confusion.to_numpy().sum()) == 117
+    # upstream consistency.py's table: rows implied by the ratings, columns given, order equal, (a), (b)
+    order = ["equal", "a", "b"]
+    assert res.confusion.loc[order, order].to_numpy().tolist() == [[21, 11, 7], [8, 19, 10], [9, 6, 26]]
+    assert res.n_conflicting_ratings > 0  # responses rated twice: the first rating counts
+    mean = feedback_consistency(ratings, rankings, repeated="mean")
+    moved = int((mean.confusion.loc[order, order].to_numpy() != res.confusion.loc[order, order].to_numpy())
+                .sum())
+    assert moved == 4 and mean.n_pairs == 117
+    with pytest.raises(FeedbackError, match="repeated must be one of"):
+        feedback_consistency(ratings, rankings, repeated="last")
 
 
 @needs_data

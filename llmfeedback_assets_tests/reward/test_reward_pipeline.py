@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from llmfeedback_assets import reward
+from llmfeedback_assets import embedding, reward
 from llmfeedback_assets.config import load_config
 from llmfeedback_assets.defs.analysis.assets import analysis_assets
 from llmfeedback_assets.defs.gpu import GPU_OP_TAGS, GPU_POOL
@@ -204,6 +204,38 @@ def test_best_of_n_picks_better_answers_than_a_random_sample(run):
         gain = p.set_index(["prompt_id", "responder_model"])["truth"] - random_pick
         # measured: +0.35 (ratings model) and +0.29 (rankings model) key points, standard error 0.07
         assert gain.mean() > 2 * gain.std() / np.sqrt(len(gain)), name
+
+
+def test_each_text_is_embedded_once_across_the_graph(run):
+    """Both frozen models and reranking share the embedding store: one reward model reads the answers the
+    other embedded, reranking embeds only candidates no step embedded before (sample 0 is the
+    spine's answer), and every stored vector was embedded by exactly one step."""
+    wh = run.wh
+    ratings, rankings = _meta(run.instance, reward_flow.RATINGS_MODEL), _meta(run.instance,
+                                                                              reward_flow.RANKINGS_MODEL)
+    rerank = _meta(run.instance, "reranked_responses")
+    # the two models train in one run in either order: the second reads what the first embedded (both
+    # learn from the same first-turn answers)
+    read = sorted(m["texts_from_embedding_store"].value for m in (ratings, rankings))
+    assert read[0] == 0 and read[1] > 0
+    cands = reward_flow.candidates(wh.table("bestofn_samples"), wh.table("prompts"))
+    keys = {embedding.pair_hash(p, r) for p, r in zip(cands["prompt"], cands["response"], strict=True)}
+    first = cands[cands["sample"] == 0]
+    firsts = {embedding.pair_hash(p, r) for p, r in zip(first["prompt"], first["response"], strict=True)}
+    assert rerank["candidate_embeddings_read"].value >= len(firsts)  # the spine's answers, not embedded again
+    assert rerank["candidates_embedded"].value + rerank["candidate_embeddings_read"].value == len(keys)
+    embedded = sum(m[k].value for m, k in ((ratings, "texts_embedded"), (rankings, "texts_embedded"),
+                                           (rerank, "candidates_embedded")))
+    assert wh.count("embedding_store") == embedded
+
+    # a second reranking run (new candidates none) embeds nothing and picks the same answers
+    before = wh.table("reranked_responses")
+    _materialize(run.instance, run.path, ["reranked_responses"])
+    again = _meta(run.instance, "reranked_responses")
+    assert again["candidates_embedded"].value == 0 and wh.count("embedding_store") == embedded
+    key = ["reward_model", "prompt_id", "responder_model"]
+    pd.testing.assert_frame_equal(wh.table("reranked_responses").sort_values(key).reset_index(drop=True),
+                                  before.sort_values(key).reset_index(drop=True))
 
 
 def test_win_rates_have_intervals_and_sample_sizes(run):

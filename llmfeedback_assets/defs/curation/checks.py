@@ -28,7 +28,7 @@ def curated_scores_have_embeddings(context: dg.AssetCheckExecutionContext,
     row = llmfeedback.warehouse().query("""
         SELECT count(*) AS n, count(*) FILTER (WHERE e.text_hash IS NULL) AS missing
         FROM curated_scores c
-        LEFT JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = c.embedding_model
+        LEFT JOIN embedding_store e ON e.text_hash = c.text_hash AND e.backbone = c.embedding_model
         WHERE c.judge_model = ?""", [judge]).iloc[0]
     return dg.AssetCheckResult(passed=int(row["missing"]) == 0, metadata={
         "judge": judge, "curated_rows": int(row["n"]), "without_embedding": int(row["missing"])})

@@ -101,7 +101,8 @@ def feedback_consistency(context, llmfeedback, config) -> dg.MaterializeResult:
     wh = llmfeedback.warehouse(config)
     items = pipeline.turn1_items(wh.table("prompts"), wh.table("responses"))
     table, results, skipped = pipeline.consistency_table(wh.table("feedback_ratings"),
-                                                         wh.table("feedback_rankings"), items)
+                                                         wh.table("feedback_rankings"), items,
+                                                         repeated=config.reward.repeated_ratings)
     wh.replace_table("feedback_consistency", table)
     for judge, reason in skipped.items():
         context.log.warning(f"feedback_consistency: {judge} left out: {reason}")
@@ -137,14 +138,20 @@ def _train(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource, 
     data = pipeline.training_data(wh.table("preference_pairs"), wh.table("feedback_ratings"), items)
     context.log.info(f"training {name}: {config.reward.mode} mode, {len(data.pairs.train)} train pairs, "
                      f"{len(data.ratings.train)} train ratings")
-    result = pipeline.train(objective, config, data)
+    store = pipeline.embedding_store(wh)
+    result = pipeline.train(objective, config, data, store)
+    s = store.total
+    if config.reward.mode == "frozen":
+        context.log.info(f"{name}: {s.distinct} distinct texts, {s.cached} from the embedding store, "
+                         f"{s.embedded} embedded")
     path, row = pipeline.save(result, config, name, version=context.run_id, run_id=context.run_id)
     wh.upsert("reward_models", row)
     acc, corr = result.val_pairwise_accuracy, result.val_rating_correlation
     md = {"path": dg.MetadataValue.path(str(path)), "version": context.run_id,
           "loss_curve": png_metadata(reward.loss_curve_png(result), f"{name} loss"),
           "card": dg.MetadataValue.md((path / "MODEL_CARD.md").read_text()),
-          **{k: v for k, v in result.metrics().items() if v is not None}}
+          **{k: v for k, v in result.metrics().items() if v is not None},
+          "texts_from_embedding_store": s.cached, "texts_embedded": s.embedded}
     md["val_pairwise_accuracy"] = float(acc) if acc is not None else "not measured"
     md["val_rating_correlation"] = float(corr) if corr is not None else "not measured"
     return dg.MaterializeResult(metadata=table_metadata("reward_models", row, **md))
@@ -203,11 +210,13 @@ def reranked_responses(context, llmfeedback, config) -> dg.MaterializeResult:
     models = {r.name: reward.load_reward_model(r.path) for r in usable.itertuples(index=False)}
     versions = dict(zip(usable["name"], usable["version"], strict=True))
     cands = pipeline.candidates(wh.table("bestofn_samples"), wh.table("prompts"))
-    table, overlong = pipeline.rerank(cands, models, versions)
+    store = pipeline.embedding_store(wh)
+    table, overlong = pipeline.rerank(cands, models, versions, store)
     wh.replace_table("reranked_responses", table)
     return dg.MaterializeResult(metadata=table_metadata(
         "reranked_responses", table, candidates=len(cands), excluded_models=dg.MetadataValue.json(excluded),
-        models=dg.MetadataValue.json(versions),
+        models=dg.MetadataValue.json(versions), candidates_embedded=store.total.embedded,
+        candidate_embeddings_read=store.total.from_warehouse,
         **{f"overlong_candidates/{k}": int(v) for k, v in overlong.items()}))
 
 

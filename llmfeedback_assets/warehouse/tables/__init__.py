@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..table import Column, Table, WarehouseDataError
-from . import analysis, curation, llm, reward, spine, synth
+from . import analysis, curation, embedding, llm, reward, spine, synth
 
-TABLES: dict[str, Table] = {t.name: t for area in (spine, llm, analysis, curation, reward, synth)
-                            for t in area.TABLES}
+AREAS = (spine, llm, analysis, curation, embedding, reward, synth)
+TABLES: dict[str, Table] = {t.name: t for area in AREAS for t in area.TABLES}
 
 
 def table(name: str) -> Table:

@@ -1,4 +1,5 @@
-"""Tables of the curation area: quality scores, embeddings, curated scores and selected subsets."""
+"""Tables of the curation area: quality scores, curated scores and selected subsets (the embeddings are in
+embedding.py)."""
 
 from __future__ import annotations
 
@@ -17,22 +18,13 @@ QUALITY_SCORES = declare("quality_scores", "One judge's quality rating of every 
     ("request_key", "VARCHAR", "gateway request key of the judge call"),
 ], partition="judge_model")
 
-EMBEDDINGS = declare("embeddings", "Text embeddings, cached by model and text hash.", [
-    ("cache_key", "VARCHAR", "stable id of model and text hash: the cache is keyed by both"),
-    ("text_hash", "VARCHAR", "content hash of the embedded text"),
-    ("model", "VARCHAR", "embedding model (backbone) name"),
-    ("dim", "INTEGER", "vector length"),
-    ("vector", "FLOAT[]", "the L2-normalised embedding"),
-    ("created_at", "TIMESTAMP", "when it was computed (UTC)"),
-], key="cache_key")
-
 CURATED_SCORES = declare("curated_scores", "DS2-curated scores of one judge: suggestion, confidence, "
                                            "rareness.", [
     ("judge_model", "VARCHAR", "the judge (the partition key)"),
     ("response_id", "VARCHAR", "the example"),
     ("prompt_id", "VARCHAR", "its prompt"),
-    ("text_hash", "VARCHAR", "content hash of the example's text"),
-    ("embedding_model", "VARCHAR", "embedding model the neighbours came from"),
+    ("text_hash", "VARCHAR", "key of the example's (instruction, answer) pair in embedding_store"),
+    ("embedding_model", "VARCHAR", "backbone id (in embedding_store) the neighbours came from"),
     ("score", "INTEGER", "the judge's score class"),
     ("suggested_score", "INTEGER", "the class the neighbours and the transition matrix suggest"),
     ("confidence", "DOUBLE", "confidence of the suggestion"),
@@ -70,4 +62,4 @@ SELECTED_DATASET = declare("selected_dataset", "The examples each selection stra
     ("rare_score", "DOUBLE", "rareness of the example"),
 ], partition="strategy")
 
-TABLES = [QUALITY_SCORES, EMBEDDINGS, CURATED_SCORES, CURATION_TRANSITION, CURATION_PRIOR, SELECTED_DATASET]
+TABLES = [QUALITY_SCORES, CURATED_SCORES, CURATION_TRANSITION, CURATION_PRIOR, SELECTED_DATASET]

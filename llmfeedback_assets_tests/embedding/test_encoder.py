@@ -1,11 +1,11 @@
-"""Sentence embeddings with the packaged MiniLM weights (offline) and the text-hash cache."""
+"""Sentence embeddings with the packaged MiniLM weights (offline) and the text hash (the store key)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from llmfeedback_assets.curation.embed import embed_new, embed_texts, text_hash
+from llmfeedback_assets.embedding.encoder import embed_texts, text_hash
 
 TEXTS = [
     "How do I bake sourdough bread at home?",
@@ -39,22 +39,18 @@ def test_order_and_batching_do_not_change_vectors(vectors):
 def test_matches_the_sentence_transformers_pipeline(vectors):
     st = pytest.importorskip("sentence_transformers")  # the reference pipeline for these weights
 
-    from llmfeedback_assets.curation.embed import default_model_path
+    from llmfeedback_assets.embedding.encoder import default_model_path
 
     model = st.SentenceTransformer(str(default_model_path()), device="cpu")
     ref = model.encode(TEXTS, normalize_embeddings=True)
     assert np.allclose(ref, vectors, atol=1e-4)
 
 
-def test_text_hash_and_cache_embed_each_new_text_once(vectors):
+def test_text_hash_is_a_stable_hex_prefix_of_the_content():
     assert text_hash("abc") == text_hash("abc") != text_hash("abd")
     assert len(text_hash("abc")) == 16 and int(text_hash("abc"), 16) >= 0
-    cached = {text_hash(TEXTS[0]): vectors[0]}
-    hashes, new = embed_new([TEXTS[0], TEXTS[1], TEXTS[1]], cached)
-    assert hashes == [text_hash(TEXTS[0]), text_hash(TEXTS[1]), text_hash(TEXTS[1])]
-    assert list(new) == [text_hash(TEXTS[1])]
-    assert np.allclose(new[text_hash(TEXTS[1])], vectors[1], atol=1e-5)
-    assert embed_new([TEXTS[0]], set(cached)) == ([text_hash(TEXTS[0])], {})
+    with pytest.raises(TypeError, match="must be a str"):
+        text_hash(None)
 
 
 def test_bad_input():
