@@ -180,6 +180,12 @@ class AnswerSource(_Strict):
     format: AnswerFormat = "auto"
 
 
+class ReferenceOutputs(AnswerSource):
+    """rm_win_rate's reference answers read from a file (e.g. davinci003.json), as upstream, not generated."""
+
+    model: str | None = None  # who wrote them; default the file's generator / model field
+
+
 class JudgmentSource(_Strict):
     """Judgments a user already has; they become the judge_model partition `<judge> (imported)`."""
 
@@ -335,11 +341,10 @@ class RewardConfig(_Strict):
     learning_rate: float = 1e-3
     max_length: int = 256
     n_samples: int = 4
+    sample_temperature: float = Field(1.0, ge=0.0, le=2.0)  # best-of-n sampling, as upstream's 1.0
     reference_model: str | None = None
     seed: int = 0
-    repeated_ratings: Literal["first", "mean"] = Field(
-        "first", description="feedback_consistency: a response rated more than once counts with its first "
-                             "rating (as sparse feedback's consistency.py) or the mean of its ratings")
+    repeated_ratings: Literal["first", "mean"] = "first"  # consistency: first rating (upstream) or the mean
 
 
 class Config(_Strict):
@@ -360,6 +365,7 @@ class Config(_Strict):
     export: ExportConfig = Field(default_factory=ExportConfig)
     curation: CurationConfig = Field(default_factory=CurationConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
+    reference_outputs: ReferenceOutputs | None = None
     incoming_dir: str = "data/incoming"
     max_prompt_chars: int = Field(
         100_000, ge=1, description="longest prompt (turns and reference answers together, in characters) "
@@ -394,25 +400,23 @@ class Config(_Strict):
         for ref in (self.synth.persona_model, self.synth.user_model, self.reward.reference_model):
             if ref is not None and ref not in known:
                 raise ValueError(f"unknown model {ref!r} referenced (known: {sorted(known)})")
-        for i, e in enumerate(self.synth.eval_llms):
-            if e.model not in known:
-                raise ValueError(f"synth.eval_llms[{i}].model: unknown model {e.model!r}")
-        for i, j in enumerate(self.synth.judge.models):
-            if j not in known:
-                raise ValueError(f"synth.judge.models[{i}]: unknown model {j!r}")
+        listed = [(f"synth.eval_llms[{i}].model", e.model) for i, e in enumerate(self.synth.eval_llms)]
+        listed += [(f"synth.judge.models[{i}]", j) for i, j in enumerate(self.synth.judge.models)]
+        for where, name in listed:
+            if name not in known:
+                raise ValueError(f"{where}: unknown model {name!r}")
         return self
 
     # -- lookups ---------------------------------------------------------------------------------------
     def model(self, name: str) -> ModelSpec:
-        for m in self.models:
-            if m.name == name:
-                return m
-        raise ConfigError(f"unknown model {name!r}; configured: {[m.name for m in self.models]}")
+        spec = next((m for m in self.models if m.name == name), None)
+        if spec is None:
+            raise ConfigError(f"unknown model {name!r}; configured: {[m.name for m in self.models]}")
+        return spec
 
     @property
     def conversation_judges(self) -> list[str]:
-        """Judges of synthetic conversation turns: synth.judge.models, or the spine's judges when none are
-        listed."""
+        """Judges of synthetic conversation turns: synth.judge.models, or the spine's judges if none."""
         return list(self.synth.judge.models or self.judges)
 
     @property
@@ -433,27 +437,23 @@ class Config(_Strict):
                           tuple(s for s in self.judgment_sources if s.partition == judge))
 
     def asks(self, *modes: str) -> bool:
-        """Whether judging.modes asks for any of these modes (the optional parts of the graph run only
-        then)."""
+        """Whether judging.modes asks for any of these (the optional parts of the graph run only then)."""
         return any(m in self.judging.modes for m in modes)
 
     @property
-    def reward_enabled(self) -> bool:
-        """The reward loop runs when rating or ranking feedback is asked for."""
+    def reward_enabled(self) -> bool:  # the reward loop runs when rating or ranking feedback is asked for
         return self.asks("rating", "ranking")
 
     def same_family(self, name: str) -> list[str]:
-        """Other models of `name`'s family: without allow_self_judging a judge does not grade them."""
+        """Other models of `name`'s family (without allow_self_judging a judge does not grade them)."""
         family = next((m.family for m in self.models if m.name == name), None)
         return [m.name for m in self.models if family and m.family == family and m.name != name]
 
-    def is_simulated_judge(self, partition: str) -> bool:
-        """A judge partition answered by the simulator (an imported judge is not)."""
+    def is_simulated_judge(self, partition: str) -> bool:  # an imported judge is not
         return any(m.name == partition and m.is_simulated for m in self.models)
 
     def resolve(self, path: str | Path) -> Path:
-        p = Path(path)
-        return p if p.is_absolute() else (self.root / p)
+        return Path(path) if Path(path).is_absolute() else self.root / path
 
     @property
     def database_path(self) -> Path:

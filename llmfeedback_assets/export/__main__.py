@@ -1,4 +1,5 @@
-"""`python -m llmfeedback_assets.export`: export the warehouse's synthetic data to the configured database.
+"""`python -m llmfeedback_assets.export`: export the warehouse's synthetic data to the configured database, in
+Yupp's synthetic-backfill layout.
 
 The same export the `backfill_export` asset runs, from a shell (or a test that interrupts it half-way).
 """
@@ -10,6 +11,7 @@ import sys
 
 from ..config import ConfigError, load_config
 from ..warehouse import Warehouse
+from .job import backfill_attributes
 from .pipeline import export_backfill, load_backfill_data, resolve_database_url
 
 
@@ -22,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", help="database schema to write into (PostgreSQL)")
     parser.add_argument("--batch-size", type=int, help="chats per transaction (default: export.batch_size)")
     parser.add_argument("--job-id",
-                        help="backfill job id recorded on every inserted row (default: a new UUID)")
+                        help="backfill job id (synthetic_backfill_attributes.id) recorded on every "
+                             "inserted row (default: a new UUID)")
     parser.add_argument("--pause-between-batches", type=float, default=0.0, metavar="SECONDS",
                         help="sleep between batches (to demonstrate or test an interrupted export)")
     args = parser.parse_args(argv)
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     report = export_backfill(url, data, job_id=args.job_id,
                              batch_size=args.batch_size or config.export.batch_size,
                              schema=args.schema, source="cli", pause_s=args.pause_between_batches,
+                             attributes=backfill_attributes(config),
                              progress=lambda line: print(line, flush=True))
     print(f"backfill job {report.job_id} into {report.url}: inserted {report.inserted}, "
           f"updated {report.updated}")

@@ -1,15 +1,17 @@
-"""Bulk-load personas (as synthetic users), chats, turns, messages and evals into a SQL database.
+"""Bulk-load personas (as synthetic users), chats, turns, messages and evals into a SQL database, in Yupp's
+backfill layout (see `schema`).
 
 Any SQLAlchemy URL works: a SQLite file by default, PostgreSQL in production. The schema is created when
 absent. Guarantees:
 - idempotent: ids are the warehouse's content hashes; rows already present are skipped (INSERT ... ON
   CONFLICT DO NOTHING on SQLite and PostgreSQL, INSERT IGNORE on MySQL, and on any other database a plain
   insert of the rows a lookup found missing), so exporting the same data twice inserts nothing twice;
-- atomic per chat: a chat and all its turns, messages and evals are written in one transaction (one per
-  batch of `batch_size` chats), so an export killed half-way leaves whole chats or none, and a rerun adds
-  what is missing;
-- traceable: every row carries the id of the backfill job that inserted it; `backfill_jobs` keeps each job's
-  start, end (NULL if it never finished) and row counts.
+- atomic per chat: a chat and all its turns, chat messages and evals are written in one transaction (one per
+  batch of `batch_size` chats), and so are a user and its synthetic attributes, so an export killed half-way
+  leaves whole chats or none, and a rerun adds what is missing;
+- traceable: every row carries the id of the backfill job that inserted it; `synthetic_backfill_attributes`
+  keeps each job's start, end (NULL if it never finished), row counts and the run's config (model names and
+  the NAMES of the variables holding API keys, never a key).
 A chat that was partial and is complete in the warehouse now gets its new turns and its updated status.
 
 Bad values never block the other rows:
@@ -33,7 +35,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +44,19 @@ import sqlalchemy as sa
 
 from ..ids import stable_id
 from ..warehouse import Warehouse
-from .schema import CHAT_TABLES, PRIMARY_KEYS, UPDATABLE, product_metadata
+from .schema import (
+    ASSISTANT_MESSAGE,
+    CHAT_TABLES,
+    DATA_TABLES,
+    JOBS,
+    PRIMARY_KEYS,
+    SLIDER,
+    TITLE_CHARS,
+    UPDATABLE,
+    USER_MESSAGE,
+    USER_TABLES,
+    product_metadata,
+)
 
 log = logging.getLogger("llmfeedback.export")
 
@@ -59,10 +73,17 @@ class ExportError(RuntimeError):
     """Data that cannot be exported as it stands (named, with the offending ids)."""
 
 
-# -- warehouse rows -> product rows ---------------------------------------------------------------------
+# -- warehouse rows -> backfill rows ----------------------------------------------------------------------
+# The frame of BackfillData each table's rows come from (a user's two tables share one frame).
+TABLE_FRAME = {"users": "users", "synthetic_user_attributes": "users", "chats": "chats", "turns": "turns",
+               "chat_messages": "messages", "evals": "evals"}
+
+
 @dataclass
 class BackfillData:
-    """Product rows, one frame per table, columns named as in the product schema (no job id yet)."""
+    """Backfill rows, one frame per kind, columns named as in the schema (no job id yet). `users` holds the
+    columns of `users` and `synthetic_user_attributes`; `messages` and `evals` also carry their `chat_id`
+    (not a column of their tables) so a chat's rows are written together."""
 
     users: pd.DataFrame
     chats: pd.DataFrame
@@ -71,11 +92,10 @@ class BackfillData:
     evals: pd.DataFrame
 
     def frame(self, table: str) -> pd.DataFrame:
-        return {"synthetic_users": self.users, "chats": self.chats, "turns": self.turns,
-                "messages": self.messages, "evals": self.evals}[table]
+        return getattr(self, TABLE_FRAME[table])
 
     def counts(self) -> dict[str, int]:
-        return {t: len(self.frame(t)) for t in ("synthetic_users", *CHAT_TABLES)}
+        return {t: len(self.frame(t)) for t in DATA_TABLES}
 
 
 def turn_id(conversation_id: str, turn: int) -> str:
@@ -90,42 +110,61 @@ def backfill_rows(personas: pd.DataFrame, conversations: pd.DataFrame, messages:
         raise ExportError(f"conversations refer to {len(missing)} persona(s) missing from `personas` "
                           f"(e.g. {missing[:3]}): materialize personas and conversations together")
     users = pd.DataFrame({
-        "user_id": personas["persona_id"], "persona": personas["persona"],
+        "user_id": personas["persona_id"],
+        "email": [f"{p}@synthetic.invalid" for p in personas["persona_id"]], "is_synthetic": True,
+        "persona": personas["persona"],
         "interests": [json.dumps([str(i) for i in (v if v is not None else [])])
                       for v in personas["interests"]],
         "style": personas["style"], "origin": personas["source"]})
+    known = set(conversations["conversation_id"])
+    messages = messages[messages["conversation_id"].isin(known)]
+    owner = dict(zip(conversations["conversation_id"], conversations["persona_id"], strict=True))
+    firsts = (messages[messages["side"] == 0].sort_values("turn")
+              .drop_duplicates("conversation_id").set_index("conversation_id")["content"])
     chats = pd.DataFrame({
-        "chat_id": conversations["conversation_id"], "user_id": conversations["persona_id"],
+        "chat_id": conversations["conversation_id"], "creator_user_id": conversations["persona_id"],
+        "title": [str(firsts.get(c) or "")[:TITLE_CHARS] for c in conversations["conversation_id"]],
+        "path": [f"/chat/{c}" for c in conversations["conversation_id"]], "is_public": True,
         "user_model": conversations["user_model"], "model_1": conversations["model_1"],
         "model_2": conversations["model_2"], "planned_turns": conversations["n_turns_planned"].astype(int),
         "n_turns": conversations["n_turns"].astype(int), "status": conversations["status"],
         "error": conversations["error"]})
-    known = set(chats["chat_id"])
-    messages = messages[messages["conversation_id"].isin(known)]
-    tids = [turn_id(c, t) for c, t in zip(messages["conversation_id"], messages["turn"], strict=True)]
+    sides = messages["side"].astype(int).to_numpy()
+    convs = messages["conversation_id"]
     msgs = pd.DataFrame({
-        "message_id": messages["message_id"].to_numpy(), "chat_id": messages["conversation_id"].to_numpy(),
-        "turn_id": tids, "side": messages["side"].astype(int).to_numpy(), "role": messages["role"].to_numpy(),
-        "model": messages["model"].to_numpy(), "content": messages["content"].to_numpy()})
+        "message_id": messages["message_id"].to_numpy(), "chat_id": convs.to_numpy(),
+        "turn_id": [turn_id(c, t) for c, t in zip(convs, messages["turn"], strict=True)],
+        "message_type": [USER_MESSAGE if s == 0 else ASSISTANT_MESSAGE for s in sides],
+        "turn_sequence_number": sides,  # Yupp: the message's place in its turn
+        "assistant_model_name": [None if s == 0 else m
+                                 for s, m in zip(sides, messages["model"], strict=True)],
+        "content": messages["content"].to_numpy()})
     firsts = messages.drop_duplicates(["conversation_id", "turn"])
     cont = (messages[messages["continued"].fillna(False).astype(bool)]
             .set_index(["conversation_id", "turn"])["side"])
+    pairs = list(zip(firsts["conversation_id"], firsts["turn"], strict=True))
     turns = pd.DataFrame({
-        "turn_id": [turn_id(c, t) for c, t in zip(firsts["conversation_id"], firsts["turn"], strict=True)],
-        "chat_id": firsts["conversation_id"].to_numpy(), "turn_index": firsts["turn"].astype(int).to_numpy(),
-        "continued_side": [cont.get((c, t))
-                           for c, t in zip(firsts["conversation_id"], firsts["turn"], strict=True)]})
+        "turn_id": [turn_id(c, t) for c, t in pairs], "chat_id": firsts["conversation_id"].to_numpy(),
+        "sequence_id": firsts["turn"].astype(int).to_numpy(),
+        "creator_user_id": [owner[c] for c, _ in pairs],
+        "continued_side": [cont.get((c, t)) for c, t in pairs]})
     turns["continued_side"] = turns["continued_side"].astype("Int64")
-    have_turns = set(turns["turn_id"])
     judged = judgments[judgments["conversation_id"].isin(known)]
+    score_1 = pd.to_numeric(judged["score_1"], errors="coerce").astype(float).to_numpy()
     evals = pd.DataFrame({
         "eval_id": judged["judgment_id"].to_numpy(), "chat_id": judged["conversation_id"].to_numpy(),
+        "user_id": [owner[c] for c in judged["conversation_id"]],
         "turn_id": [turn_id(c, t) for c, t in zip(judged["conversation_id"], judged["turn"], strict=True)],
-        "judge_model": judged["judge_model"].to_numpy(),
+        "eval_type": SLIDER, "message_1_id": judged["message_1_id"].to_numpy(),
+        "message_2_id": judged["message_2_id"].to_numpy(),
+        "score_1": score_1, "score_2": 100.0 - score_1,  # Yupp's slider: the two scores always sum to 100
+        "judge_model_name": judged["judge_model"].to_numpy(),
         "preference": judged["preference"].astype("Int64").to_numpy(),
-        "score_1": judged["score_1"].to_numpy(), "score_2": judged["score_2"].to_numpy(),
         "parse_status": judged["parse_status"].to_numpy()})
-    evals = evals[evals["turn_id"].isin(have_turns)]  # a judgment of a turn that is no longer stored
+    # a judgment of a turn (or an answer) that is no longer stored
+    have = set(msgs["message_id"])
+    evals = evals[evals["turn_id"].isin(set(turns["turn_id"])) & evals["message_1_id"].isin(have)
+                  & evals["message_2_id"].isin(have)]
     return BackfillData(users.reset_index(drop=True), chats.reset_index(drop=True),
                         turns.reset_index(drop=True), msgs.reset_index(drop=True),
                         evals.reset_index(drop=True))
@@ -140,9 +179,10 @@ def load_backfill_data(warehouse: Warehouse) -> BackfillData:
 # -- the export -----------------------------------------------------------------------------------------
 @dataclass
 class Refused:
-    """A chat (with its turns, messages and evals) or a synthetic user the database would not take."""
+    """A chat (with its turns, chat messages and evals) or a user (with its synthetic attributes) the database
+    would not take."""
 
-    table: str  # "chats" or "synthetic_users"
+    table: str  # "chats" or "users"
     id: str
     reason: str  # the database's (or driver's) message, first line
 
@@ -172,7 +212,7 @@ class ExportReport:
                 **{f"inserted/{t}": n for t, n in self.inserted.items()},
                 **{f"updated/{t}": n for t, n in self.updated.items()},
                 **{f"nul_replaced/{t}": n for t, n in self.nul_replaced.items()},
-                **{f"refused/{t}": refused[t] for t in ("synthetic_users", "chats")},
+                **{f"refused/{t}": refused[t] for t in ("users", "chats")},
                 "refused_rows": "\n".join(lines + ([f"... and {more} more"] if more else [])),
                 "export_s": round(self.seconds, 3)}
 
@@ -193,12 +233,15 @@ def resolve_database_url(url: str, root: Path) -> str:
 
 def export_backfill(url: str | sa.Engine, data: BackfillData, *, job_id: str | None = None,
                     batch_size: int = 200, schema: str | None = None, source: str = "", pause_s: float = 0.0,
+                    attributes: Mapping | None = None,
                     progress: Callable[[str], None] | None = None) -> ExportReport:
     """Write `data` into the database at `url`; see the module docstring for the guarantees.
 
-    job_id: recorded on every row this call inserts (default: a new UUID); a Dagster asset passes its run id.
-    batch_size: chats (with their turns, messages and evals) or users per transaction.
+    job_id: the backfill job (`synthetic_backfill_attributes.id`) recorded on every row this call inserts
+        (default: a new UUID); a Dagster asset passes its run id.
+    batch_size: chats (with their turns, chat messages and evals) or users per transaction.
     schema: a database schema to create the tables in (PostgreSQL), created if absent.
+    attributes: the job row's configuration columns, from `job.backfill_attributes(config)`.
     pause_s: sleep between batches (lets a test or a demo interrupt an export half-way).
     """
     if batch_size <= 0:
@@ -206,45 +249,43 @@ def export_backfill(url: str | sa.Engine, data: BackfillData, *, job_id: str | N
     engine = url if isinstance(url, sa.Engine) else sa.create_engine(url)
     owns_engine = not isinstance(url, sa.Engine)
     job_id = job_id or uuid.uuid4().hex
-    all_tables = ("synthetic_users", *CHAT_TABLES)
     report = ExportReport(job_id, engine.url.render_as_string(hide_password=True),
-                          dict.fromkeys(all_tables, 0), {"chats": 0},
-                          nul_replaced=dict.fromkeys(all_tables, 0))
+                          dict.fromkeys(DATA_TABLES, 0), {"chats": 0},
+                          nul_replaced=dict.fromkeys(DATA_TABLES, 0))
     t0 = time.monotonic()
     say = progress or log.info
     try:
         md = _create_schema(engine, schema)
-        tables = md.tables
-        jobs = _table(tables, "backfill_jobs", schema)
+        tables = {t: _table(md.tables, t, schema) for t in (JOBS, *DATA_TABLES)}
+        jobs = tables[JOBS]
+        user_ids = list(dict.fromkeys(data.users["user_id"]))
         with engine.begin() as con:
-            if con.execute(sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)).first() is None:
-                con.execute(jobs.insert().values(job_id=job_id, source=source, status="running",
-                                                 started_at=_now(), finished_at=None))
-        users = _records(data.users, job_id, report.nul_replaced, "synthetic_users")
-        user_table = _table(tables, "synthetic_users", schema)
-        by_user: dict[str, list[dict]] = {}
-        for u in users:
-            by_user.setdefault(u["user_id"], []).append(u)
+            if con.execute(sa.select(jobs.c.id).where(jobs.c.id == job_id)).first() is None:
+                row = {k: _no_nul(v) for k, v in (attributes or {}).items() if k in jobs.c}
+                row.update(id=job_id, source=source, status="running", started_at=_now(), finished_at=None,
+                           num_users=len(user_ids))
+                con.execute(jobs.insert().values(row))
+        by_user = {t: _group(data.frame(t), "user_id", tables[t], job_id, report.nul_replaced)
+                   for t in USER_TABLES}
 
         def write_users(con: sa.Connection, ids: list[str]) -> dict[str, int]:
-            return {"synthetic_users": _insert_new(con, user_table, [u for i in ids for u in by_user[i]])}
+            return {t: _insert_new(con, tables[t], [r for i in ids for r in by_user[t].get(i, ())])
+                    for t in USER_TABLES}
 
-        user_ids = list(by_user)
         for start in range(0, len(user_ids), batch_size):
-            batch = user_ids[start:start + batch_size]
-            _write_isolated(engine, "synthetic_users", batch, write_users, report)
+            _write_isolated(engine, "users", user_ids[start:start + batch_size], write_users, report)
             report.batches += 1
             _pause(pause_s)
-        by_chat = {t: _group(data.frame(t), job_id, report.nul_replaced, t) for t in CHAT_TABLES}
+        by_chat = {t: _group(data.frame(t), "chat_id", tables[t], job_id, report.nul_replaced)
+                   for t in CHAT_TABLES}
 
         def write_chats(con: sa.Connection, ids: list[str]) -> dict[str, int]:
             counts = {}
             for t in CHAT_TABLES:
                 rows = [r for cid in ids for r in by_chat[t].get(cid, ())]
-                table = _table(tables, t, schema)
-                counts[t] = _insert_new(con, table, rows)
+                counts[t] = _insert_new(con, tables[t], rows)
                 if t in UPDATABLE:
-                    counts[f"updated/{t}"] = _update_changed(con, table, rows, UPDATABLE[t])
+                    counts[f"updated/{t}"] = _update_changed(con, tables[t], rows, UPDATABLE[t])
             return counts
 
         chat_ids = list(data.chats["chat_id"])
@@ -259,15 +300,15 @@ def export_backfill(url: str | sa.Engine, data: BackfillData, *, job_id: str | N
                 f"rest written; first: {report.refused[0].table} {report.refused[0].id}: "
                 f"{report.refused[0].reason}")
         with engine.begin() as con:
-            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(
+            con.execute(jobs.update().where(jobs.c.id == job_id).values(
                 status=report.status, finished_at=_now(),
                 inserted=json.dumps(report.inserted, sort_keys=True)))
         return report
     except BaseException:
         try:
             with engine.begin() as con:
-                jobs = _table(product_metadata(schema).tables, "backfill_jobs", schema)
-                con.execute(jobs.update().where(jobs.c.job_id == job_id).values(
+                jobs = _table(product_metadata(schema).tables, JOBS, schema)
+                con.execute(jobs.update().where(jobs.c.id == job_id).values(
                     status="failed", finished_at=_now(),
                     inserted=json.dumps(report.inserted, sort_keys=True)))
         except Exception:  # noqa: BLE001 - the original error matters more
@@ -292,10 +333,19 @@ def _table(tables, name: str, schema: str | None) -> sa.Table:
 
 
 def _create_schema(engine: sa.Engine, schema: str | None) -> sa.MetaData:
+    """Create the missing tables; a table already there without the columns of this layout (a `chats` of the
+    product itself, or of an older export) is an ExportError naming them, before any row is written."""
     md = product_metadata(schema)
     with engine.begin() as con:
-        if schema and not sa.inspect(con).has_schema(schema):
+        insp = sa.inspect(con)
+        if schema and not insp.has_schema(schema):
             con.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+        present = set(insp.get_table_names(schema=schema))
+        for table in (t for t in md.sorted_tables if t.name in present):
+            lacking = set(table.c.keys()) - {c["name"] for c in insp.get_columns(table.name, schema=schema)}
+            if lacking:
+                raise ExportError(f"table {table.name!r} exists without the column(s) {sorted(lacking)} of "
+                                  "the backfill layout: export into a new database or schema")
         md.create_all(con, checkfirst=True)
     return md
 
@@ -307,6 +357,10 @@ def _clean(v):
     if isinstance(v, float) and v != v:
         return None
     return v.item() if hasattr(v, "item") else v
+
+
+def _no_nul(v):
+    return v.replace("\x00", NUL_REPLACEMENT) if isinstance(v, str) else v
 
 
 def _records(frame: pd.DataFrame, job_id: str, nul_replaced: dict[str, int] | None = None,
@@ -321,7 +375,7 @@ def _records(frame: pd.DataFrame, job_id: str, nul_replaced: dict[str, int] | No
         for c, v in zip(cols, row, strict=True):
             v = _clean(v)
             if isinstance(v, str) and "\x00" in v:
-                v = v.replace("\x00", NUL_REPLACEMENT)
+                v = _no_nul(v)
                 cleaned += 1
             rec[c] = v
         rec["backfill_job_id"] = job_id
@@ -331,11 +385,15 @@ def _records(frame: pd.DataFrame, job_id: str, nul_replaced: dict[str, int] | No
     return out
 
 
-def _group(frame: pd.DataFrame, job_id: str, nul_replaced: dict[str, int] | None = None,
-           table: str = "") -> dict[str, list[dict]]:
+def _group(frame: pd.DataFrame, key: str, table: sa.Table, job_id: str,
+           nul_replaced: dict[str, int] | None = None) -> dict[str, list[dict]]:
+    """The rows of `table` taken from `frame` (its columns only), by `key` (the chat or user they belong to;
+    dropped from the rows when it is not a column of `table`)."""
+    cols = [c for c in frame.columns if c in table.c or c == key]
     out: dict[str, list[dict]] = {}
-    for r in _records(frame, job_id, nul_replaced, table):
-        out.setdefault(r["chat_id"], []).append(r)
+    for r in _records(frame[cols], job_id, nul_replaced, table.name):
+        owner = r[key] if key in table.c else r.pop(key)
+        out.setdefault(owner, []).append(r)
     return out
 
 
@@ -435,14 +493,14 @@ def _update_changed(con: sa.Connection, table: sa.Table, rows: list[dict], cols:
 
 
 def count_rows(url: str | sa.Engine, schema: str | None = None) -> dict[str, int]:
-    """Rows per product table (tables that do not exist yet count 0)."""
+    """Rows per backfill table (tables that do not exist yet count 0)."""
     engine = url if isinstance(url, sa.Engine) else sa.create_engine(url)
     try:
         md = product_metadata(schema)
         out = {}
         with engine.connect() as con:
             names = set(sa.inspect(con).get_table_names(schema=schema))
-            for name in ("backfill_jobs", "synthetic_users", *CHAT_TABLES):
+            for name in (JOBS, *DATA_TABLES):
                 out[name] = (con.execute(sa.select(sa.func.count())
                                          .select_from(_table(md.tables, name, schema)))
                              .scalar_one() if name in names else 0)

@@ -45,6 +45,7 @@ JUDGMENT_COLUMNS = ["judge", "mode", "question_id", "turn", "model", "model_a", 
 JUDGMENT_FORMATS = ("auto", "fastchat", "llmfao", "sparse_feedback")
 _OBJECT_COLUMNS = [c for c in JUDGMENT_COLUMNS if c not in ("turn", "score", "recorded_score", "line")]
 SPARSE_JUDGE = "sparse-feedback"
+SPARSE_PROMPT_NAME = "sparse-feedback"  # judgments.prompt_name of these rows: the reward loop reads them
 SPARSE_SCALE = (1.0, 7.0)
 TIE_DELTA = 0.1  # FastChat: two single-answer ratings this close are a tie
 
@@ -237,7 +238,8 @@ def _cell_text(cell: str) -> str:
 
 def _sparse_row(cells: list[str], n: int) -> dict:
     question = question_text(cells[0], cells[1], ("instruction", "input"))
-    values = dict(judge=SPARSE_JUDGE, question_id=prompt_id([question]), text_a=_cell_text(cells[2]))
+    values = dict(judge=SPARSE_JUDGE, question_id=prompt_id([question]), text_a=_cell_text(cells[2]),
+                  prompt_name=SPARSE_PROMPT_NAME)
     mark = cells[-1].strip()
     if n == 4:
         try:

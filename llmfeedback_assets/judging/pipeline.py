@@ -18,10 +18,11 @@ from .templates import Turn
 
 def generate_responses(gateway: Gateway, prompts: pd.DataFrame, responders: list[str], samples: int = 1,
                        temperature_for: Callable[[str | None], float | None] | None = None,
-                       ) -> tuple[pd.DataFrame, RunStats | None]:
+                       id_salt: tuple = ()) -> tuple[pd.DataFrame, RunStats | None]:
     """Every responder answers every prompt `samples` times (FastChat's num_choices); turn t sees the
     conversation so far, including its own answers. `temperature_for(category)` sets a per-category
-    temperature (FastChat's temperature_config); None keeps each model's own."""
+    temperature (FastChat's temperature_config); None keeps each model's own. `id_salt` keeps the response
+    ids of another sampling (best-of-n) apart from the spine's."""
     rows: list[dict] = []
     stats: RunStats | None = None
     # conversation so far per (prompt, responder, sample): list of (question, answer or None)
@@ -35,7 +36,7 @@ def generate_responses(gateway: Gateway, prompts: pd.DataFrame, responders: list
             question = list(p.turns)[turn - 1]
             for model, s in itertools.product(responders, range(samples)):
                 past = history.setdefault((p.prompt_id, model, s), [])
-                rid = stable_id(p.prompt_id, model, turn, s)
+                rid = stable_id(p.prompt_id, model, turn, s, *id_salt)
                 if any(a is None for _, a in past):
                     rows.append(_response_row(rid, p.prompt_id, model, turn, s, None, "failed",
                                               "an earlier turn failed", None))

@@ -130,6 +130,10 @@ class WinRate:
     losses: int
     method: str = "wilson"
     n_invalid: int = 0
+    # the sparse-feedback paper's interval, rate ± 1.96·SEM of the outcomes (scipy.stats.sem, ddof 1): what
+    # its win-rate scripts print; it can leave [0, 1] and is NaN for one comparison
+    sem_low: float = math.nan
+    sem_high: float = math.nan
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -185,14 +189,16 @@ def win_rate(outcomes: Iterable, *, method: str = "wilson", n_boot: int = 2000, 
         low, high = (float(x) for x in np.quantile(means, [0.025, 0.975]))
     else:
         raise WinRateError(f"win_rate: method must be 'wilson' or 'bootstrap', got {method!r}")
+    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan  # upstream's 1.96
     return WinRate(rate=rate, low=low, high=high, n=n, wins=wins, ties=ties, losses=n - wins - ties,
-                   method=method, n_invalid=n_invalid)
+                   method=method, n_invalid=n_invalid, sem_low=rate - half, sem_high=rate + half)
 
 
 def win_rate_frame(rates: Mapping[str, WinRate]) -> pd.DataFrame:
     """One row per named win rate (e.g. "rankings_rm / by ratings"): rate, 95% interval and sample sizes."""
     rows = [{"name": name, **wr.as_dict()} for name, wr in rates.items()]
-    cols = ["name", "rate", "low", "high", "n", "wins", "ties", "losses", "n_invalid", "method"]
+    cols = ["name", "rate", "low", "high", "sem_low", "sem_high", "n", "wins", "ties", "losses", "n_invalid",
+            "method"]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -28,9 +28,11 @@ from ..config import Config, ConfigError
 from ..embedding import EmbeddingStore
 from ..embedding import encoder as embed
 from ..ids import stable_id
+from ..ingest.answers import read_answers
 from ..judging import generate_responses
 from ..llm import ChatRequest, Gateway, RunStats, merge_stats
 from ..warehouse import Warehouse, columns
+from . import imported
 
 VAL_FRACTION = 0.2
 RATINGS_MODEL = "ratings_reward_model"
@@ -51,12 +53,14 @@ def turn1_prompts(prompts: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def turn1_items(prompts: pd.DataFrame, responses: pd.DataFrame) -> pd.DataFrame:
-    """Every answered first turn (sample 0, status ok) with its question: prompt_id, question,
-    responder_model, response_id, text."""
+def turn1_items(prompts: pd.DataFrame, responses: pd.DataFrame, *, all_samples: bool = False) -> pd.DataFrame:
+    """Every answered first turn (status ok; sample 0, or every sample with `all_samples`: recorded feedback
+    ranks several samples of one model, as sparse feedback's files do) with its question: prompt_id,
+    question, responder_model, response_id, text."""
     questions = pd.DataFrame({"prompt_id": prompts["prompt_id"],
                               "question": [str(list(t)[0]) for t in prompts["turns"]]})
-    ok = responses[(responses["turn"] == 1) & (responses["sample"] == 0) & (responses["status"] == "ok")]
+    ok = responses[(responses["turn"] == 1) & (responses["status"] == "ok")
+                   & ((responses["sample"] == 0) | all_samples)]
     items = ok[["prompt_id", "responder_model", "response_id", "text"]].merge(questions, on="prompt_id")
     return items[["prompt_id", "question", "responder_model", "response_id", "text"]].sort_values(
         ["prompt_id", "responder_model"]).reset_index(drop=True)
@@ -105,7 +109,7 @@ def rate_responses(gateway: Gateway, judge: str, items: pd.DataFrame, allow_self
         "rating_id": [stable_id("rating", judge, rid) for rid in items["response_id"]],
         "judge_model": judge, "prompt_id": items["prompt_id"], "responder_model": items["responder_model"],
         "response_id": items["response_id"], "score": table["score"], "parse_status": status,
-        "request_key": [r.request_key for r in results]})
+        "request_key": [r.request_key for r in results], "source": "judged"})
     return out[columns("feedback_ratings")], stats
 
 
@@ -143,7 +147,7 @@ def rank_responses(gateway: Gateway, judge: str, items: pd.DataFrame, allow_self
         parse_status_swapped=[s if r.ok else "call_failed"
                               for s, r in zip(table["parse_status_swapped"], swapped, strict=True)],
         request_key_first=[r.request_key for r in first],
-        request_key_swapped=[r.request_key for r in swapped])
+        request_key_swapped=[r.request_key for r in swapped], source="judged")
     return out[columns("feedback_rankings")], stats
 
 
@@ -164,6 +168,7 @@ def consistency_table(ratings: pd.DataFrame, rankings: pd.DataFrame, items: pd.D
     judges left out with the reason (e.g. every ranking unparsed: no pair to compare)."""
     text, question = _texts(items)
     rows, results, skipped = [], {}, {}
+    ratings, rankings = imported.file_order(ratings), imported.file_order(rankings)
     for judge in sorted(set(ratings["judge_model"]) & set(rankings["judge_model"])):
         r = ratings[ratings["judge_model"] == judge]
         k = rankings[rankings["judge_model"] == judge]
@@ -205,7 +210,10 @@ def preference_pair_table(rankings: pd.DataFrame, judgments: pd.DataFrame, items
     both sides.
     """
     text, question = _texts(items)
-    pw = judgments[(judgments["mode"] == "pairwise") & (judgments["turn"] == 1)]
+    rankings = imported.file_order(rankings)
+    # imported sparse-feedback rankings reach the pairs through feedback_rankings, not twice
+    pw = judgments[(judgments["mode"] == "pairwise") & (judgments["turn"] == 1)
+                   & (judgments["prompt_name"] != imported.SPARSE_PROMPT_NAME)]
     votes = pd.concat([
         pd.DataFrame({"source": "ranking", "judge_model": rankings["judge_model"],
                       "prompt_id": rankings["prompt_id"],
@@ -217,8 +225,10 @@ def preference_pair_table(rankings: pd.DataFrame, judgments: pd.DataFrame, items
                       "id_2": pw["response_b_id"],
                       "verdict": pw["winner"].map({"model_a": "a", "model_b": "b", "tie": "equal"})}),
     ], ignore_index=True)
-    # only answers we still hold (a response rerun may have replaced some)
-    votes = votes[votes["id_1"].isin(text) & votes["id_2"].isin(text)].reset_index(drop=True)
+    # only answers we still hold (a response rerun may have replaced some); a pair a judge ranked twice (a
+    # released file may repeat one) counts once, with its first ranking
+    votes = votes[votes["id_1"].isin(text) & votes["id_2"].isin(text)]
+    votes = votes.drop_duplicates(["source", "judge_model", "id_1", "id_2"]).reset_index(drop=True)
     frame = pd.DataFrame({"prompt": votes["prompt_id"].map(question), "response1": votes["id_1"].map(text),
                           "response2": votes["id_2"].map(text), "ranking": votes["verdict"]})
     frame.attrs["source"] = "feedback_rankings + pairwise judgments (turn 1)"
@@ -341,12 +351,25 @@ def latest_models(wh: Warehouse, name: str | None = None) -> pd.DataFrame:
 
 def sample_candidates(gateway: Gateway, prompts: pd.DataFrame, config: Config
                       ) -> tuple[pd.DataFrame, RunStats | None]:
-    """`bestofn_samples`: every responder's `reward.n_samples` answers to every first turn. The sample
-    index is part of the request key, so each sample is its own call (sample 0 is the spine's answer)."""
+    """`bestofn_samples`: every responder's `reward.n_samples` answers to every first turn at
+    `reward.sample_temperature`. The sample index is part of the request key, so each sample is its own
+    call (and a rerun pays for none)."""
     if config.reward.n_samples < 1:
         raise ConfigError(f"reward.n_samples must be >= 1, got {config.reward.n_samples} in {config.source}")
+    temperature = config.reward.sample_temperature
     return generate_responses(gateway, turn1_prompts(prompts), config.responders,
-                              samples=config.reward.n_samples)
+                              samples=config.reward.n_samples, temperature_for=lambda _category: temperature,
+                              id_salt=("bestofn", f"temperature={temperature:g}"))
+
+
+def identical_sample_groups(samples: pd.DataFrame) -> int:
+    """(prompt, responder) groups of several successful samples that are all the same text: best-of-n has
+    nothing to choose there (a greedy model, or a temperature of 0)."""
+    ok = samples[samples["status"] == "ok"]
+    if ok.empty:
+        return 0
+    g = ok.groupby(["prompt_id", "responder_model"])["text"].agg(["size", "nunique"])
+    return int(((g["size"] > 1) & (g["nunique"] == 1)).sum())
 
 
 def candidates(samples: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
@@ -363,7 +386,7 @@ def rerank(cands: pd.DataFrame, models: dict[str, reward.RewardModel], versions:
            store: EmbeddingStore | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """`reranked_responses`: each reward model's best candidate per (prompt, responder), and per model how
     many candidates were longer than its max length (truncated when scored). Frozen models score from the
-    embeddings in `store`: candidates embedded before (sample 0 is the spine's answer) are read, the rest
+    embeddings in `store`: candidates embedded before (an earlier run's) are read, the rest
     embedded once for all models on one backbone."""
     if cands.empty or not models:
         return _empty("reranked_responses"), {}
@@ -384,6 +407,20 @@ def reference_model(config: Config) -> str:
     return config.responders[-1]
 
 
+def reference_outputs(config: Config, prompts: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(prompt_id, response, prompt) of the prompts that `reference_outputs` answers (first turn, first
+    choice), and the name of the model that wrote them. Prompts without one are left out of the win rates."""
+    src = config.reference_outputs
+    answers = read_answers(config.resolve(src.path), src.format, model=src.model)
+    names = sorted(set(answers["model"].dropna()))
+    answers = answers[(answers["turn"] == 1) & (answers["choice"] == 0)].drop_duplicates("prompt_id")
+    if src.model is None and len(names) != 1:
+        raise ConfigError(f"reference_outputs {src.path}: answers of {len(names)} models ({names[:5]}); set "
+                          f"reference_outputs.model in {config.source}")
+    ref = answers[["prompt_id", "text"]].rename(columns={"text": "response"}).merge(prompts, on="prompt_id")
+    return ref.reset_index(drop=True), src.model or names[0]
+
+
 def win_rate_judge(config: Config, reference: str) -> str:
     if not config.judges:
         raise ConfigError(f"rm_win_rate needs a judge: `judges` is empty in {config.source}")
@@ -392,10 +429,10 @@ def win_rate_judge(config: Config, reference: str) -> str:
 
 def _rate(wr: reward.WinRate | None, n_invalid: int) -> dict:
     if wr is None:  # every comparison failed to parse: a row that says so, not a crash or a silent gap
-        return {"rate": np.nan, "low": np.nan, "high": np.nan, "n": 0, "wins": 0, "ties": 0, "losses": 0,
-                "n_invalid": n_invalid}
-    return {"rate": wr.rate, "low": wr.low, "high": wr.high, "n": wr.n, "wins": wr.wins, "ties": wr.ties,
-            "losses": wr.losses, "n_invalid": n_invalid}
+        return {"rate": np.nan, "low": np.nan, "high": np.nan, "sem_low": np.nan, "sem_high": np.nan, "n": 0,
+                "wins": 0, "ties": 0, "losses": 0, "n_invalid": n_invalid}
+    return {"rate": wr.rate, "low": wr.low, "high": wr.high, "sem_low": wr.sem_low, "sem_high": wr.sem_high,
+            "n": wr.n, "wins": wr.wins, "ties": wr.ties, "losses": wr.losses, "n_invalid": n_invalid}
 
 
 def win_rates(gateway: Gateway, config: Config, picks: pd.DataFrame, cands: pd.DataFrame
@@ -404,16 +441,21 @@ def win_rates(gateway: Gateway, config: Config, picks: pd.DataFrame, cands: pd.D
     both (1–7, higher wins) and by ranking the two in both orders; ties count half; Wilson 95% intervals.
     Besides each reward model, `__sample_0__` (the responder's first sample, no reranking) is the baseline,
     and `__all__` pools the responders of one reward model."""
-    ref_name = reference_model(config)
-    judge = win_rate_judge(config, ref_name)
-    gateway.check([judge, ref_name])  # both keys before the reference answers are paid for
     prompts = cands.drop_duplicates("prompt_id")[["prompt_id", "prompt"]]
-    ref_prompts = pd.DataFrame({"prompt_id": prompts["prompt_id"], "turns": [[p] for p in prompts["prompt"]],
-                                "reference": None, "n_turns": 1})
-    ref_responses, ref_stats = generate_responses(gateway, ref_prompts, [ref_name])
-    ref = ref_responses[ref_responses["status"] == "ok"][["prompt_id", "text"]].rename(
-        columns={"text": "response"})
-    ref = ref.merge(prompts, on="prompt_id")
+    if config.reference_outputs is not None:  # recorded reference answers: nothing to generate
+        ref, ref_name = reference_outputs(config, prompts)
+        judge, ref_stats = win_rate_judge(config, ref_name), None
+        gateway.check([judge])
+    else:
+        ref_name = reference_model(config)
+        judge = win_rate_judge(config, ref_name)
+        gateway.check([judge, ref_name])  # both keys before the answers are paid for
+        ref_prompts = pd.DataFrame({"prompt_id": prompts["prompt_id"], "reference": None, "n_turns": 1,
+                                    "turns": [[p] for p in prompts["prompt"]]})
+        ref_responses, ref_stats = generate_responses(gateway, ref_prompts, [ref_name])
+        ref = ref_responses[ref_responses["status"] == "ok"][["prompt_id", "text"]].rename(
+            columns={"text": "response"})
+        ref = ref.merge(prompts, on="prompt_id")
     base = cands[cands["sample"] == 0].assign(reward_model=BASELINE_PICK)
     chosen = picks.merge(cands, on=["prompt_id", "responder_model", "response_id", "sample"])
     allp = pd.concat([chosen[base.columns], base], ignore_index=True)

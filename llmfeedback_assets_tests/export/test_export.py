@@ -1,6 +1,7 @@
-"""The SQL backfill export: idempotent, atomic per chat, traceable to its job, NUL cleaned and a refused
-chat left out without blocking the others; SQLite always, PostgreSQL when a server answers on
-127.0.0.1:5432 (see `pg_schema`)."""
+"""The SQL backfill export in Yupp's layout: the tables, keys and scores Yupp reads, idempotent, atomic per
+chat, one transaction per batch, traceable to its job, no secret written, NUL cleaned and a refused chat left
+out without blocking the others; SQLite always, PostgreSQL when a server answers on 127.0.0.1:5432 (see
+`conftest.pg_schema`)."""
 
 from __future__ import annotations
 
@@ -18,38 +19,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from llmfeedback_assets import export, synth
-from llmfeedback_assets.config import DB_ENV, load_config
+from llmfeedback_assets import export
+from llmfeedback_assets.config import DB_ENV
 from llmfeedback_assets.export.__main__ import main as export_main
-from llmfeedback_assets.llm import Gateway
+from llmfeedback_assets.export.schema import CHAT_TABLES, DATA_TABLES, JOBS
 from llmfeedback_assets.warehouse import Warehouse
-from llmfeedback_assets_tests.support.synth import DEAD, EVAL_LLMS, SYNTH_MODELS, synth_config
+
+from .common import JUDGES, PG_URL, project_config
 
 REPO = Path(__file__).resolve().parents[2]
-JUDGES = ["alpha", "judge-noisy"]
-PG_URL = os.environ.get("LLMFEEDBACK_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A warehouse holding personas, conversations (one of them partial) and two judges' judgments."""
-    root = tmp_path_factory.mktemp("export")
-    # `dead` never answers: the conversations it is drawn into end partial
-    path = synth_config(root, models=[*SYNTH_MODELS, DEAD], generate_num_personas=2,
-                        conversations_per_persona=3, num_turns_max=3, judge={"models": JUDGES},
-                        eval_llms=[*EVAL_LLMS, {"model": "dead", "sample_weight": 0.4}])
-    cfg = load_config(path)
-    wh = Warehouse(cfg.database_path)
-    gw = Gateway(cfg, wh)
-    personas = synth.build_personas(gw, cfg).personas
-    convs = synth.generate_conversations(gw, cfg, personas)
-    wh.replace_table("personas", personas)
-    wh.replace_table("conversations", convs.conversations)
-    wh.replace_table("conversation_messages", convs.messages)
-    for j in JUDGES:
-        res = synth.judge_conversations(gw, cfg, convs.conversations, convs.messages, j)
-        wh.replace_where("conversation_judgments", res.judgments, {"judge_model": j})
-    return path, cfg, wh
 
 
 def _sqlite(tmp_path: Path, name: str = "product.sqlite") -> str:
@@ -69,18 +47,20 @@ def _rows(url: str, table: str, schema: str | None = None) -> pd.DataFrame:
 def _assert_whole_chats(url: str, schema: str | None = None) -> None:
     """Every chat present has all its turns, three messages per turn and every eval of those turns."""
     chats, turns = _rows(url, "chats", schema), _rows(url, "turns", schema)
-    msgs, evals = _rows(url, "messages", schema), _rows(url, "evals", schema)
+    msgs, evals = _rows(url, "chat_messages", schema), _rows(url, "evals", schema)
     per_chat_turns = turns.groupby("chat_id").size().reindex(chats["chat_id"], fill_value=0)
     assert (per_chat_turns.to_numpy() == chats["n_turns"].to_numpy()).all()
     assert (msgs.groupby("turn_id").size().reindex(turns["turn_id"], fill_value=0) == 3).all()
-    assert set(msgs["chat_id"]) <= set(chats["chat_id"]) and set(evals["turn_id"]) <= set(turns["turn_id"])
+    assert set(msgs["turn_id"]) <= set(turns["turn_id"]) and set(evals["turn_id"]) <= set(turns["turn_id"])
 
 
 def _content(url: str, schema: str | None = None) -> dict[str, set]:
     """Every table's rows without job ids and timestamps, for comparing two databases."""
     out = {}
-    for t in ("synthetic_users", "chats", "turns", "messages", "evals"):
+    for t in DATA_TABLES:
         df = _rows(url, t, schema).drop(columns=["backfill_job_id", "created_at"], errors="ignore")
+        for flag in {"is_synthetic", "is_public"} & set(df.columns):  # SQLite reads a boolean back as 0/1
+            df[flag] = df[flag].astype(bool)
         out[t] = set(df.astype(str).itertuples(index=False, name=None))
     return out
 
@@ -89,10 +69,12 @@ def _content(url: str, schema: str | None = None) -> dict[str, set]:
 def test_backfill_rows_map_every_warehouse_row(project):
     _, _, wh = project
     data = export.load_backfill_data(wh)
-    assert data.counts() == {"synthetic_users": wh.count("personas"), "chats": wh.count("conversations"),
+    n_users = wh.count("personas")
+    assert data.counts() == {"users": n_users, "synthetic_user_attributes": n_users,
+                             "chats": wh.count("conversations"),
                              "turns": int(
                                  wh.query("SELECT sum(n_turns) AS n FROM conversations")["n"].iloc[0]),
-                             "messages": wh.count("conversation_messages"),
+                             "chat_messages": wh.count("conversation_messages"),
                              "evals": wh.count("conversation_judgments")}
     assert set(data.chats["status"]) == {"complete", "partial"}
     partial = data.chats[data.chats["status"] == "partial"]
@@ -100,10 +82,38 @@ def test_backfill_rows_map_every_warehouse_row(project):
             and partial["error"].str.contains("dead").all())
     user = data.users.iloc[0]
     assert isinstance(json.loads(user["interests"]), list)
+    assert user["email"] == f"{user['user_id']}@synthetic.invalid" and user["is_synthetic"]
     last_turns = data.turns.merge(data.chats[["chat_id", "n_turns"]])
-    on_last = last_turns["turn_index"] == last_turns["n_turns"]
+    on_last = last_turns["sequence_id"] == last_turns["n_turns"]
     assert last_turns.loc[on_last, "continued_side"].isna().all()
     assert last_turns.loc[~on_last, "continued_side"].isin([1, 2]).all()
+    # Yupp's message types: the user's message has no assistant model, the answers name theirs
+    msgs = data.messages
+    user_msgs = msgs["turn_sequence_number"] == 0
+    assert set(msgs.loc[user_msgs, "message_type"]) == {"USER_MESSAGE"}
+    assert msgs.loc[user_msgs, "assistant_model_name"].isna().all()
+    assert set(msgs.loc[~user_msgs, "message_type"]) == {"ASSISTANT_MESSAGE"}
+    assert msgs.loc[~user_msgs, "assistant_model_name"].notna().all()
+    # a chat's title is the start of its first user message; its creator is its persona
+    first = msgs[user_msgs].merge(data.turns[["turn_id", "sequence_id"]])
+    first = first[first["sequence_id"] == 1].set_index("chat_id")["content"]
+    titled = data.chats.set_index("chat_id")
+    assert all(titled.loc[c, "title"] == first[c][:100] for c in first.index)
+    convs = wh.table("conversations").set_index("conversation_id")
+    assert (titled["creator_user_id"] == convs.loc[titled.index, "persona_id"]).all()
+
+
+def test_an_eval_is_yupps_slider(project):
+    """score_1 is model_1's share of 100 points, score_2 the rest, and the judge is named."""
+    _, _, wh = project
+    evals = export.load_backfill_data(wh).evals
+    scored = evals["score_1"].notna()
+    assert scored.sum() > 0 and (evals["eval_type"] == "SLIDER_V0").all()
+    assert evals["score_1"].between(0, 100)[scored].all()
+    assert (evals.loc[scored, "score_1"] + evals.loc[scored, "score_2"] == 100).all()
+    assert evals.loc[~scored, "score_2"].isna().all()
+    judged = wh.table("conversation_judgments").set_index("judgment_id")
+    assert list(evals["judge_model_name"]) == list(judged.loc[evals["eval_id"], "judge_model"])
 
 
 def test_a_chat_whose_persona_is_missing_is_a_clear_error(project):
@@ -123,13 +133,42 @@ def test_exporting_twice_inserts_nothing_twice(project, tmp_path):
     counts = export.count_rows(url)
     second = export.export_backfill(url, data, job_id="job-2", batch_size=3)
     assert set(second.inserted.values()) == {0} and second.updated == {"chats": 0}
-    assert export.count_rows(url) == {**counts, "backfill_jobs": 2}
-    for table in ("synthetic_users", "chats", "turns", "messages", "evals"):
+    assert export.count_rows(url) == {**counts, JOBS: 2}
+    for table in DATA_TABLES:
         assert set(_rows(url, table)["backfill_job_id"]) == {"job-1"}  # the creator is kept
-    jobs = _rows(url, "backfill_jobs").set_index("job_id")
+    jobs = _rows(url, JOBS).set_index("id")
     assert list(jobs["status"]) == ["complete", "complete"] and jobs["finished_at"].notna().all()
-    assert json.loads(jobs.loc["job-2", "inserted"])["messages"] == 0
+    assert json.loads(jobs.loc["job-2", "inserted"])["chat_messages"] == 0
+    assert (jobs["num_users"] == len(data.users)).all()
     _assert_whole_chats(url)
+
+
+def test_each_batch_is_one_transaction(project, tmp_path):
+    """Besides creating the schema and opening and closing the job, the export commits once per batch, and a
+    chat batch's commit holds the chats with their turns, messages and evals."""
+    _, _, wh = project
+    data = export.load_backfill_data(wh)
+    engine = sa.create_engine(_sqlite(tmp_path))
+    written: list[set[str]] = [set()]
+    sa.event.listen(engine, "after_cursor_execute",
+                    lambda conn, cur, stmt, *a: written[-1].update(
+                        t for t in (JOBS, *DATA_TABLES) if stmt.startswith(f"INSERT INTO {t} ")))
+    sa.event.listen(engine, "commit", lambda conn: written.append(set()))
+    try:
+        report = export.export_backfill(engine, data, job_id="tx", batch_size=4)
+    finally:
+        engine.dispose()
+    commits = written[:-1]
+    assert len(commits) == report.batches + 3  # schema, job opened, batches, job closed
+    assert report.batches == -(-len(data.users) // 4) + -(-len(data.chats) // 4)
+    assert commits[1] == {JOBS}
+    user_batches = -(-len(data.users) // 4)
+    assert all(c == {"users", "synthetic_user_attributes"} for c in commits[2:2 + user_batches])
+    chat_batches = commits[2 + user_batches:-1]
+    assert len(chat_batches) == -(-len(data.chats) // 4)
+    # a chat's turns, messages and evals are never committed apart from it
+    assert all("chats" in c and c <= set(CHAT_TABLES) for c in chat_batches)
+    assert set().union(*chat_batches) == set(CHAT_TABLES)
 
 
 def test_partial_chats_are_labelled_and_completed_by_a_later_export(project, tmp_path):
@@ -163,12 +202,12 @@ def test_a_new_judge_adds_only_its_evals(project, tmp_path):
     full = export.load_backfill_data(wh)
     url = _sqlite(tmp_path)
     one_judge = export.BackfillData(full.users, full.chats, full.turns, full.messages,
-                                    full.evals[full.evals["judge_model"] == JUDGES[0]])
+                                    full.evals[full.evals["judge_model_name"] == JUDGES[0]])
     export.export_backfill(url, one_judge, job_id="j1")
     report = export.export_backfill(url, full, job_id="j2")
-    added = int((full.evals["judge_model"] == JUDGES[1]).sum())
+    added = int((full.evals["judge_model_name"] == JUDGES[1]).sum())
     assert added > 0
-    assert report.inserted == {"synthetic_users": 0, "chats": 0, "turns": 0, "messages": 0, "evals": added}
+    assert report.inserted == {**dict.fromkeys(DATA_TABLES, 0), "evals": added}
 
 
 def _fresh(tmp_path: Path, data: export.BackfillData) -> str:
@@ -200,7 +239,7 @@ def test_an_export_killed_half_way_leaves_whole_chats_and_a_rerun_completes_it(p
     written = _chat_count(db)
     assert 3 <= written < n_chats  # interrupted half-way
     _assert_whole_chats(url)
-    job = _rows(url, "backfill_jobs").set_index("job_id").loc["killed"]
+    job = _rows(url, JOBS).set_index("id").loc["killed"]
     assert job["status"] == "running" and pd.isna(job["finished_at"])  # it never finished, and says so
 
     report = export.export_backfill(url, data, job_id="rerun", batch_size=5)
@@ -232,29 +271,6 @@ def test_a_relative_sqlite_path_is_under_the_project_root(tmp_path):
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------------
-@pytest.fixture
-def pg_schema():
-    """A throwaway schema in the test database, dropped afterwards; skips when no server answers.
-
-    To run it: start PostgreSQL on 127.0.0.1:5432 with a `test` database the `postgres` user may use without
-    a password (or set LLMFEEDBACK_TEST_POSTGRES_URL), and `pip install psycopg2-binary`."""
-    pytest.importorskip("psycopg2")
-    engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as con:
-            con.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        pytest.skip(f"no PostgreSQL at {PG_URL}: {str(exc).splitlines()[0]}")
-    schema = f"llmfeedback_test_{uuid.uuid4().hex[:10]}"
-    try:
-        yield engine, schema
-    finally:
-        with engine.begin() as con:
-            con.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
-
-
 @pytest.mark.services
 def test_postgres_export(project, pg_schema, tmp_path):
     engine, schema = pg_schema
@@ -265,28 +281,109 @@ def test_postgres_export(project, pg_schema, tmp_path):
     second = export.export_backfill(engine, data, job_id="pg-2", batch_size=4, schema=schema)
     assert set(second.inserted.values()) == {0}
     counts = export.count_rows(engine, schema=schema)
-    assert {t: counts[t] for t in data.counts()} == data.counts() and counts["backfill_jobs"] == 2
+    assert {t: counts[t] for t in data.counts()} == data.counts() and counts[JOBS] == 2
     url = engine.url.render_as_string(hide_password=False)
     _assert_whole_chats(url, schema)
     assert _content(url, schema) == _content(_fresh(tmp_path, data))  # the same rows as in SQLite
     # foreign keys hold in PostgreSQL: a message of an unknown turn is refused
-    with pytest.raises(sa.exc.IntegrityError), engine.begin() as con:
-        con.execute(sa.text(f'INSERT INTO "{schema}".messages VALUES '
-                            "('m', :c, 'no-such-turn', 0, 'user', 'x', 'y', 'pg-1')"),
-                    {"c": data.chats["chat_id"].iloc[0]})
+    with pytest.raises(sa.exc.IntegrityError, match="foreign key"), engine.begin() as con:
+        con.execute(sa.text(f'INSERT INTO "{schema}".chat_messages (message_id, turn_id, message_type, '
+                            "turn_sequence_number, content, backfill_job_id) "
+                            "VALUES ('m', 'no-such-turn', 'USER_MESSAGE', 0, 'y', 'pg-1')"))
+
+
+# -- Yupp's layout, on SQLite and PostgreSQL ---------------------------------------------------------------
+# table -> (primary key, {column: the table.column it references}, columns Yupp's backfill writes)
+YUPP = {
+    JOBS: (["id"], {}, {"num_users", "num_attempted_chats_per_user", "user_llm_model", "user_llm_temperature",
+                        "judge_models", "judge_model_temperatures", "git_commit_sha", "config", "status",
+                        "started_at", "finished_at"}),
+    "users": (["user_id"], {}, {"email", "is_synthetic", "created_at"}),
+    "synthetic_user_attributes": (["user_id"], {"user_id": "users.user_id"},
+                                  {"persona", "interests", "style", "origin"}),
+    "chats": (["chat_id"], {"creator_user_id": "users.user_id"},
+              {"title", "path", "is_public", "model_1", "model_2", "status"}),
+    "turns": (["turn_id"], {"chat_id": "chats.chat_id", "creator_user_id": "users.user_id"}, {"sequence_id"}),
+    "chat_messages": (["message_id"], {"turn_id": "turns.turn_id"},
+                      {"message_type", "turn_sequence_number", "assistant_model_name", "content"}),
+    "evals": (["eval_id"], {"user_id": "users.user_id", "turn_id": "turns.turn_id",
+                            "message_1_id": "chat_messages.message_id",
+                            "message_2_id": "chat_messages.message_id"},
+              {"eval_type", "score_1", "score_2", "judge_model_name"}),
+}
+
+
+def test_the_tables_have_yupps_names_keys_and_columns(project, database):
+    target, schema, url = database
+    _, _, wh = project
+    data = export.load_backfill_data(wh)
+    export.export_backfill(target, data, job_id="layout", batch_size=50, schema=schema)
+    engine = target if isinstance(target, sa.Engine) else sa.create_engine(url)
+    insp = sa.inspect(engine)
+    assert set(insp.get_table_names(schema=schema)) == set(YUPP)
+    for table, (pk, fks, columns) in YUPP.items():
+        cols = {c["name"] for c in insp.get_columns(table, schema=schema)}
+        assert columns <= cols, (table, columns - cols)
+        assert insp.get_pk_constraint(table, schema=schema)["constrained_columns"] == pk
+        refs = {fk["constrained_columns"][0]: f"{fk['referred_table']}.{fk['referred_columns'][0]}"
+                for fk in insp.get_foreign_keys(table, schema=schema)}
+        # every row names its backfill job
+        assert refs == {**fks, **({} if table == JOBS else {"backfill_job_id": f"{JOBS}.id"})}, table
+    uniques = {t: [u["column_names"] for u in insp.get_unique_constraints(t, schema=schema)]
+               for t in ("users", "chats", "turns", "chat_messages")}
+    assert uniques == {"users": [["email"]], "chats": [["path"]], "turns": [["chat_id", "sequence_id"]],
+                       "chat_messages": [["turn_id", "turn_sequence_number"]]}
+    # every exported eval is a slider whose two scores share 100 points, with its judge named
+    evals = _rows(url, "evals", schema)
+    assert len(evals) == len(data.evals) and evals["judge_model_name"].notna().all()
+    scored = evals[evals["score_1"].notna()]
+    assert len(scored) > 0 and (scored["score_2"] == 100 - scored["score_1"]).all()
+    assert evals.loc[evals["score_1"].isna(), "score_2"].isna().all()
+    # and the database itself refuses an eval whose scores do not add up
+    row = {**evals.iloc[0].to_dict(), "eval_id": "bad-sum", "score_1": 30.0, "score_2": 60.0}
+    row = {k: (None if pd.isna(v) else v) for k, v in row.items() if k != "created_at"}
+    table = sa.Table("evals", sa.MetaData(schema=schema), autoload_with=engine)
+    with pytest.raises(sa.exc.IntegrityError, match="score_2"), engine.begin() as con:
+        con.execute(table.insert().values(row))
+    if not isinstance(target, sa.Engine):
+        engine.dispose()
+
+
+def test_a_table_of_another_layout_is_a_clear_error(project, tmp_path):
+    _, _, wh = project
+    url = _sqlite(tmp_path)
+    with sa.create_engine(url).begin() as con:  # the product's own `chats`, or an older export's
+        con.execute(sa.text("CREATE TABLE chats (chat_id TEXT PRIMARY KEY, user_id TEXT)"))
+    with pytest.raises(export.ExportError, match=r"'chats' exists without .*'creator_user_id'"):
+        export.export_backfill(url, export.load_backfill_data(wh), job_id="clash")
+    assert _rows(url, "chats").empty
+
+
+def test_no_secret_is_written(project, tmp_path, monkeypatch):
+    """The job row keeps the run's config with the NAME of the variable holding a key, never its value."""
+    _, _, wh = project
+    sentinel = "sk-llmf-export-3c9e-DO-NOT-WRITE"
+    monkeypatch.setenv("LLMF_TEST_EXPORT_KEY", sentinel)
+    monkeypatch.setenv(DB_ENV, str(wh.path))
+    path = project_config(tmp_path, api_key_env="LLMF_TEST_EXPORT_KEY")
+    db = tmp_path / "secret.sqlite"
+    assert export_main(["--config", str(path), "--url", f"sqlite:///{db}", "--job-id", "s"]) == 0
+    url = f"sqlite:///{db}"
+    job = _rows(url, JOBS).set_index("id").loc["s"]
+    config = json.loads(job["config"])
+    dead = [m for m in config["models"] if m["name"] == "dead"]
+    assert dead == [{"name": "dead", "provider": "openai", "model": None, "temperature": 0.0,
+                     "max_tokens": 1024, "api_key_env": "LLMF_TEST_EXPORT_KEY", "family": None}]
+    assert config["synth"]["user_model"] == "user-sim" and job["user_llm_model"] == "user-sim"
+    assert json.loads(job["judge_models"]) == JUDGES and job["num_attempted_chats_per_user"] == 3
+    assert len(json.loads(job["judge_model_temperatures"])) == len(JUDGES)
+    assert job["num_users"] == wh.count("personas") and job["status"] == "complete"
+    values = [str(v) for t in (JOBS, *DATA_TABLES) for v in _rows(url, t).to_numpy().ravel()]
+    assert len(values) > 100 and not [v for v in values if sentinel in v]
+    assert sentinel.encode() not in db.read_bytes()
 
 
 # -- values PostgreSQL cannot hold, rows a database refuses -------------------------------------------------
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
-def database(request, tmp_path):
-    """(url or engine, schema, url for reading back) of SQLite, then of PostgreSQL when one answers."""
-    if request.param == "sqlite":
-        url = _sqlite(tmp_path)
-        return url, None, url
-    engine, schema = request.getfixturevalue("pg_schema")
-    return engine, schema, engine.url.render_as_string(hide_password=False)
-
-
 @pytest.fixture
 def nul_warehouse(project, tmp_path):
     """The project's synth tables with NUL in a persona, a style, a message and a chat's error: DuckDB (and
@@ -311,7 +408,7 @@ def nul_warehouse(project, tmp_path):
 
 
 def _texts(url: str, schema: str | None = None) -> list[str]:
-    return [v for t in ("synthetic_users", "chats", "turns", "messages", "evals")
+    return [v for t in DATA_TABLES
             for col in _rows(url, t, schema).select_dtypes("object").to_numpy().T for v in col
             if isinstance(v, str)]
 
@@ -321,9 +418,11 @@ def test_nul_is_replaced_in_every_text_value_and_counted(nul_warehouse, database
     data = export.load_backfill_data(nul_warehouse)
     report = export.export_backfill(target, data, job_id="nul-1", batch_size=2, schema=schema)
     assert report.status == "complete" and not report.refused and report.inserted == data.counts()
-    assert report.nul_replaced == {"synthetic_users": 2, "chats": 1, "turns": 0, "messages": 1, "evals": 0}
+    titled = int(data.chats["title"].str.contains("\x00").sum())  # a title starts the first user message
+    assert report.nul_replaced == {"users": 0, "synthetic_user_attributes": 2, "chats": 1 + titled,
+                                   "turns": 0, "chat_messages": 1, "evals": 0}
     meta = report.as_metadata()
-    assert (meta["nul_replaced/messages"], meta["refused/chats"], meta["status"]) == (1, 0, "complete")
+    assert (meta["nul_replaced/chat_messages"], meta["refused/chats"], meta["status"]) == (1, 0, "complete")
     texts = _texts(url, schema)
     assert not any("\x00" in t for t in texts)
     assert "before\ufffdafter\ufffd" in texts and "HTTP 500: \ufffd\ufffd binary body" in texts
@@ -350,9 +449,9 @@ def test_a_refused_chat_is_left_out_and_every_other_batch_is_written(project, da
     assert report.status == "incomplete" and report.batches == -(-len(good.users) // 2) + -(-len(ids) // 2)
     written = set(_rows(url, "chats", schema)["chat_id"])
     assert written == set(ids) - {no_status, bad_text} and report.inserted["chats"] == len(ids) - 2
-    assert report.inserted["messages"] == int(good.messages["chat_id"].isin(written).sum())
+    assert report.inserted["chat_messages"] == int(good.messages["chat_id"].isin(written).sum())
     _assert_whole_chats(url, schema)  # nothing of the refused chats, all of the others
-    job = _rows(url, "backfill_jobs", schema).set_index("job_id").loc["bad"]
+    job = _rows(url, JOBS, schema).set_index("id").loc["bad"]
     assert job["status"] == "incomplete" and pd.notna(job["finished_at"])
     assert json.loads(job["inserted"])["chats"] == len(ids) - 2
     meta = report.as_metadata()
@@ -366,16 +465,18 @@ def test_a_refused_chat_is_left_out_and_every_other_batch_is_written(project, da
 
 
 def test_a_user_the_database_refuses_is_left_out(project, database):
+    """A user whose attributes are refused is left out whole: no `users` row without its attributes."""
     target, schema, url = database
     _, _, wh = project
     users = export.load_backfill_data(wh).users
     users.loc[0, "persona"] = None
     empty = export.load_backfill_data(wh)
-    data = export.BackfillData(users, *(empty.frame(t).iloc[0:0] for t in ("chats", "turns", "messages",
-                                                                            "evals")))
+    data = export.BackfillData(users, *(empty.frame(t).iloc[0:0] for t in CHAT_TABLES))
     report = export.export_backfill(target, data, job_id="users", batch_size=10, schema=schema)
-    assert [(r.table, r.id) for r in report.refused] == [("synthetic_users", users.loc[0, "user_id"])]
-    assert report.inserted["synthetic_users"] == len(users) - 1 == len(_rows(url, "synthetic_users", schema))
+    assert [(r.table, r.id) for r in report.refused] == [("users", users.loc[0, "user_id"])]
+    assert report.inserted["users"] == report.inserted["synthetic_user_attributes"] == len(users) - 1
+    assert set(_rows(url, "users", schema)["user_id"]) == set(users["user_id"].iloc[1:])
+    assert set(_rows(url, "synthetic_user_attributes", schema)["user_id"]) == set(users["user_id"].iloc[1:])
 
 
 def test_the_cli_reports_cleaned_values_and_refused_chats(project, nul_warehouse, tmp_path, monkeypatch,
@@ -384,4 +485,4 @@ def test_the_cli_reports_cleaned_values_and_refused_chats(project, nul_warehouse
     monkeypatch.setenv(DB_ENV, str(nul_warehouse.path))
     assert export_main(["--config", str(path), "--url", _sqlite(tmp_path), "--job-id", "cli"]) == 0
     out = capsys.readouterr().out
-    assert "replaced NUL by U+FFFD" in out and "'messages': 1" in out
+    assert "replaced NUL by U+FFFD" in out and "'chat_messages': 1" in out

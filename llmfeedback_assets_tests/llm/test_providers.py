@@ -133,3 +133,20 @@ def test_default_httpx_transport_classifies_failures_too(tmp_path, monkeypatch, 
         gw = Gateway(cfg, Warehouse(tmp_path / "w.duckdb"), backoff_base_s=0.01, backoff_cap_s=0.02)
         results, stats = gw.run(numbered_requests("m1", 3))
     assert all(r.ok and r.attempts == 5 for r in results) and stats.retries == 12
+
+
+def test_the_simulator_samples_only_above_temperature_zero(tmp_path):
+    """Like a real model, the simulator repeats itself at temperature 0 whatever the sample index (greedy),
+    and varies by sample above it: identical best-of-n samples show instead of hiding."""
+    from llmfeedback_assets.config import Config
+
+    cfg = Config.model_validate({
+        "models": [{"name": "sim-a", "provider": "sim", "sim": {"quality": 0.6, "verbosity": 0.3}}],
+        "responders": ["sim-a"], "judges": [], "prompt_sources": [{"path": "prompts"}]})
+    question = (("user", "Explain why the sky is blue in two sentences."),)
+    reqs = [ChatRequest(model="sim-a", messages=question, sample=s, temperature=t)
+            for t in (0.0, 1.0) for s in range(4)]
+    results, _ = Gateway(cfg, Warehouse(tmp_path / "w.duckdb")).run(reqs)
+    greedy, sampled = [r.text for r in results[:4]], [r.text for r in results[4:]]
+    assert all(r.ok for r in results) and len({r.request_key for r in results}) == 8  # 8 calls, 8 keys
+    assert len(set(greedy)) == 1 and len(set(sampled)) == 4

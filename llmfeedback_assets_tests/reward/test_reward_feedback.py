@@ -248,6 +248,12 @@ def test_published_win_rates_from_the_feedback_files():
                                      read_ratings(out / "feedback_ratings_davinci_for_llm_eval.csv"))
     assert by_ratings.n == 51 and round(100 * by_ratings.rate, 1) == 52.9
     assert (by_ratings.wins, by_ratings.ties, by_ratings.losses) == (14, 26, 11)
+    # the paper's interval as its script prints it: 1.96 * scipy.stats.sem of the 1/0.5/0 outcomes
+    from scipy import stats
+
+    outcomes = [1.0] * 14 + [0.5] * 26 + [0.0] * 11
+    assert by_ratings.sem_high - by_ratings.rate == pytest.approx(1.96 * stats.sem(outcomes), rel=1e-12)
+    assert by_ratings.rate - by_ratings.sem_low == pytest.approx(by_ratings.sem_high - by_ratings.rate)
     table = win_rate_frame({"ratings_rm / rankings": by_rankings, "ratings_rm / ratings": by_ratings})
     assert table["n"].tolist() == [46, 51] and (table["low"] < table["rate"]).all()
 

@@ -184,12 +184,11 @@ def test_best_of_n_picks_better_answers_than_a_random_sample(run):
     wh = run.wh
     samples = wh.table("bestofn_samples")
     assert len(samples) == RESPONDERS * N_PROMPTS * N_SAMPLES and (samples["status"] == "ok").all()
-    # sample 0 is the spine's own answer (same request, answered from the journal)
-    spine = wh.table("responses", "WHERE turn = 1").set_index("response_id")["text"]
-    first = samples[samples["sample"] == 0].set_index("response_id")["text"]
-    assert first.to_dict() == spine[first.index].to_dict()
+    # sampled at reward.sample_temperature (1.0), apart from the spine's greedy answers
+    assert not set(samples["response_id"]) & set(wh.table("responses")["response_id"])
     distinct = samples.groupby(["prompt_id", "responder_model"])["text"].nunique()
-    assert (distinct > 1).mean() > 0.9
+    assert (distinct > 1).mean() > 0.9 and _meta(run.instance, "bestofn_samples")[
+        "identical_sample_groups"].value == int((distinct == 1).sum())
     cands = reward_flow.candidates(samples, wh.table("prompts"))
     cands["truth"] = [sim.true_score(q, a) for q, a in zip(cands["prompt"], cands["response"], strict=True)]
     # a random pick's expectation
@@ -208,8 +207,8 @@ def test_best_of_n_picks_better_answers_than_a_random_sample(run):
 
 def test_each_text_is_embedded_once_across_the_graph(run):
     """Both frozen models and reranking share the embedding store: one reward model reads the answers the
-    other embedded, reranking embeds only candidates no step embedded before (sample 0 is the
-    spine's answer), and every stored vector was embedded by exactly one step."""
+    other embedded, reranking embeds only candidates no step embedded before, and every stored vector was
+    embedded by exactly one step."""
     wh = run.wh
     ratings, rankings = _meta(run.instance, reward_flow.RATINGS_MODEL), _meta(run.instance,
                                                                               reward_flow.RANKINGS_MODEL)
@@ -220,9 +219,6 @@ def test_each_text_is_embedded_once_across_the_graph(run):
     assert read[0] == 0 and read[1] > 0
     cands = reward_flow.candidates(wh.table("bestofn_samples"), wh.table("prompts"))
     keys = {embedding.pair_hash(p, r) for p, r in zip(cands["prompt"], cands["response"], strict=True)}
-    first = cands[cands["sample"] == 0]
-    firsts = {embedding.pair_hash(p, r) for p, r in zip(first["prompt"], first["response"], strict=True)}
-    assert rerank["candidate_embeddings_read"].value >= len(firsts)  # the spine's answers, not embedded again
     assert rerank["candidates_embedded"].value + rerank["candidate_embeddings_read"].value == len(keys)
     embedded = sum(m[k].value for m, k in ((ratings, "texts_embedded"), (rankings, "texts_embedded"),
                                            (rerank, "candidates_embedded")))
@@ -236,6 +232,19 @@ def test_each_text_is_embedded_once_across_the_graph(run):
     key = ["reward_model", "prompt_id", "responder_model"]
     pd.testing.assert_frame_equal(wh.table("reranked_responses").sort_values(key).reset_index(drop=True),
                                   before.sort_values(key).reset_index(drop=True))
+
+
+def test_greedy_samples_are_identical_and_the_asset_says_so(tmp_path):
+    """At temperature 0 the simulator, like a real model, answers the same n times: best-of-n is told."""
+    path = write_config(tmp_path, n_prompts=3, judging={"modes": ["rating"]},
+                        reward={"n_samples": 3, "sample_temperature": 0.0})
+    with dg.instance_for_test() as instance:
+        _materialize(instance, path, ["prompts", "bestofn_samples"])
+        md = _meta(instance, "bestofn_samples")
+    samples = Warehouse(load_config(path).database_path).table("bestofn_samples")
+    groups = samples.groupby(["prompt_id", "responder_model"])["text"].nunique()
+    assert len(groups) == 3 * RESPONDERS and (groups == 1).all()
+    assert md["identical_sample_groups"].value == len(groups) and md["sample_temperature"].value == 0.0
 
 
 def test_win_rates_have_intervals_and_sample_sizes(run):
@@ -253,10 +262,11 @@ def test_win_rates_have_intervals_and_sample_sizes(run):
     assert (table["n_invalid"] == 0).all()
     assert ((table["low"] <= table["rate"]) & (table["rate"] <= table["high"])).all()
     assert ((table["high"] - table["low"]) > 0).all()
-    # the reference's own first sample against itself: the same answer, rated the same, a tie every time
+    # the reference's own first sample (temperature 1) against its greedy answer: not the same text, so not
+    # a tie every time, and no better or worse than even (the same model)
     own = table[(table["reward_model"] == reward_flow.BASELINE_PICK) & (table["responder_model"] == reference)
                 & (table["method"] == "ratings")].iloc[0]
-    assert own["ties"] == own["n"] and own["rate"] == 0.5
+    assert own["ties"] < own["n"] and own["low"] < 0.5 < own["high"]
     # the strongest responder beats the weakest reference whatever picks its answer
     best = table[table["responder_model"] == run.cfg.responders[0]]
     assert (best["rate"] > 0.8).all()

@@ -67,12 +67,13 @@ def test_synth_assets_end_to_end(instance, tmp_path):
     exported = _materialize(instance, path, ["backfill_export"])
     url = cfg.export.database_url
     counts = count_rows(url)
-    assert counts["chats"] == n_conv and counts["evals"] == before and counts["backfill_jobs"] == 1
-    assert counts["messages"] == wh.count("conversation_messages")
+    assert counts["chats"] == n_conv and counts["evals"] == before
+    assert counts["synthetic_backfill_attributes"] == 1
+    assert counts["chat_messages"] == wh.count("conversation_messages")
     meta = _meta(instance, "backfill_export")
     assert meta["backfill_job_id"].value == exported.run_id and meta["inserted/chats"].value == n_conv
     with sa.create_engine(url).connect() as con:  # every row names the run that created it
-        assert con.execute(sa.text("SELECT DISTINCT backfill_job_id FROM messages")).scalars().all() == [
+        assert con.execute(sa.text("SELECT DISTINCT backfill_job_id FROM chat_messages")).scalars().all() == [
             exported.run_id]
 
 

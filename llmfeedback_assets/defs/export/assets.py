@@ -1,4 +1,4 @@
-"""Export to a SQL database: the synthetic users and conversations as a product backfill."""
+"""Export to a SQL database: the synthetic users and conversations as a backfill in Yupp's layout."""
 
 import dagster as dg
 
@@ -8,11 +8,13 @@ from ..resources import LLMFeedbackResource
 
 @dg.asset(group_name="export", kinds={"python", "sql"},
           deps=["personas", "conversations", "conversation_judgments"],
-          description="Bulk-inserts synthetic users, chats, turns, messages and evals into "
-                      "export.database_url (SQLite by default, PostgreSQL in production), creating the "
-                      "schema if absent. Idempotent (stable ids, conflicts skipped), one transaction per "
-                      "batch of chats, and every row records the backfill job (this run's id) that created "
-                      "it.")
+          description="Bulk-inserts the synthetic users, chats, turns, messages and evals into "
+                      "export.database_url (SQLite by default, PostgreSQL in production) in Yupp's synthetic "
+                      "backfill layout: synthetic_backfill_attributes (this run as a backfill job, with its "
+                      "config), users, synthetic_user_attributes, chats, turns, chat_messages and evals "
+                      "(score_1, score_2 = 100 - score_1, judge_model_name). Creates the schema if absent; "
+                      "idempotent (stable ids, conflicts skipped), one transaction per batch of chats, and "
+                      "every row records the backfill job (this run's id) that created it.")
 def backfill_export(context: dg.AssetExecutionContext,
                     llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
@@ -23,7 +25,8 @@ def backfill_export(context: dg.AssetExecutionContext,
             f"rows/{t}": 0 for t in data.counts()}})
     url = export.resolve_database_url(config.export.database_url, config.root)
     report = export.export_backfill(url, data, job_id=context.run_id, batch_size=config.export.batch_size,
-                                    source=f"dagster run {context.run_id}", progress=context.log.info)
+                                    source=f"dagster run {context.run_id}", progress=context.log.info,
+                                    attributes=export.backfill_attributes(config))
     return dg.MaterializeResult(metadata={**report.as_metadata(),
                                           **{f"rows/{t}": n for t, n in data.counts().items()}})
 

@@ -13,6 +13,7 @@ import pandas as pd
 from ... import reward
 from ...config import Config
 from ...reward import pipeline
+from ...reward.imported import imported_feedback
 from ...warehouse import empty
 from ..gpu import GPU_OP_TAGS, GPU_POOL
 from ..metadata import KINDS, md_table, png_metadata, table_definition, table_metadata
@@ -48,7 +49,11 @@ def _judge_feedback(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackR
     config = llmfeedback.load()
     roles = config.judge_roles(context.partition_key)
     wh = llmfeedback.warehouse(config)
-    if roles.does(FEEDBACK_MODES[table]):
+    if roles.imported:  # an imported judge: its recorded sparse feedback, never a model call
+        recorded = wh.table("judgments", "WHERE judge_model = ?", [roles.judge])
+        frame, stats = imported_feedback(table, recorded), None
+        context.log.info(f"{len(frame)} {table} rows recorded in {roles.judge}'s sparse-feedback files")
+    elif roles.does(FEEDBACK_MODES[table]):
         items = pipeline.turn1_items(wh.table("prompts"), wh.table("responses"))
         frame, stats = run(llmfeedback.gateway(context, config, wh), roles.judge, items,
                            config.judging.allow_self_judging)
@@ -70,7 +75,7 @@ def _judge_feedback(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackR
 def _feedback_asset(table: str, run, description: str) -> dg.AssetsDefinition:
     """The per-judge feedback assets (ratings and rankings) differ only in their table and pipeline call."""
 
-    @dg.asset(name=table, group_name=GROUP, kinds=KINDS, deps=["prompts", "responses"],
+    @dg.asset(name=table, group_name=GROUP, kinds=KINDS, deps=["prompts", "responses", "judgments"],
               partitions_def=judge_model_partitions, metadata=table_definition(table),
               description=description)
     def _asset(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
@@ -99,7 +104,7 @@ feedback_rankings = _feedback_asset(
 @reward_step
 def feedback_consistency(context, llmfeedback, config) -> dg.MaterializeResult:
     wh = llmfeedback.warehouse(config)
-    items = pipeline.turn1_items(wh.table("prompts"), wh.table("responses"))
+    items = pipeline.turn1_items(wh.table("prompts"), wh.table("responses"), all_samples=True)
     table, results, skipped = pipeline.consistency_table(wh.table("feedback_ratings"),
                                                          wh.table("feedback_rankings"), items,
                                                          repeated=config.reward.repeated_ratings)
@@ -121,7 +126,7 @@ def feedback_consistency(context, llmfeedback, config) -> dg.MaterializeResult:
 @reward_step
 def preference_pairs(context, llmfeedback, config) -> dg.MaterializeResult:
     wh = llmfeedback.warehouse(config)
-    items = pipeline.turn1_items(wh.table("prompts"), wh.table("responses"))
+    items = pipeline.turn1_items(wh.table("prompts"), wh.table("responses"), all_samples=True)
     table, pairs = pipeline.preference_pair_table(
         wh.table("feedback_rankings"), wh.table("judgments", "WHERE parse_status = 'ok'"), items,
         seed=config.reward.seed)
@@ -134,7 +139,7 @@ def preference_pairs(context, llmfeedback, config) -> dg.MaterializeResult:
 def _train(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource, config: Config,
            objective: str, name: str) -> dg.MaterializeResult:
     wh = llmfeedback.warehouse(config)
-    items = pipeline.turn1_items(wh.table("prompts"), wh.table("responses"))
+    items = pipeline.turn1_items(wh.table("prompts"), wh.table("responses"), all_samples=True)
     data = pipeline.training_data(wh.table("preference_pairs"), wh.table("feedback_ratings"), items)
     context.log.info(f"training {name}: {config.reward.mode} mode, {len(data.pairs.train)} train pairs, "
                      f"{len(data.ratings.train)} train ratings")
@@ -180,16 +185,24 @@ def rankings_reward_model(context, llmfeedback, config) -> dg.MaterializeResult:
 
 @dg.asset(group_name=GROUP, kinds=KINDS, deps=["prompts", "responses"],
           metadata=table_definition("bestofn_samples"),
-          description="Best-of-n candidates: every responder's reward.n_samples answers to every first turn "
-                      "(the sample index is part of the request key; sample 0 is the spine's answer).")
+          description="Best-of-n candidates: every responder's reward.n_samples answers to every first "
+                      "turn at reward.sample_temperature (the sample index is part of the request key); "
+                      "warns where all samples are identical.")
 @reward_step
 def bestofn_samples(context, llmfeedback, config) -> dg.MaterializeResult:
     wh = llmfeedback.warehouse(config)
     frame, stats = pipeline.sample_candidates(llmfeedback.gateway(context, config, wh), wh.table("prompts"),
                                               config)
     wh.replace_table("bestofn_samples", frame)
+    identical = pipeline.identical_sample_groups(frame)
+    if identical:
+        context.log.warning(
+            f"{identical} (prompt, responder) groups have {config.reward.n_samples} identical samples: "
+            "best-of-n cannot choose there (reward.sample_temperature is "
+            f"{config.reward.sample_temperature}; a greedy model repeats itself)")
     return dg.MaterializeResult(metadata=table_metadata(
-        "bestofn_samples", frame, n_samples=config.reward.n_samples,
+        "bestofn_samples", frame, n_samples=config.reward.n_samples, identical_sample_groups=identical,
+        sample_temperature=config.reward.sample_temperature,
         failed_samples=int((frame["status"] != "ok").sum()), **(stats.as_metadata() if stats else {})))
 
 
@@ -222,10 +235,12 @@ def reranked_responses(context, llmfeedback, config) -> dg.MaterializeResult:
 
 @dg.asset(group_name=GROUP, kinds=KINDS, deps=[reranked_responses, bestofn_samples],
           metadata=table_definition("rm_win_rate"),
-          description="Win rate of each reward model's picks against the reference model's answers, judged "
-                      "by ratings and by rankings (both orders), ties as half, Wilson 95% intervals, with n, "
-                      "wins, ties, losses and unparsed counts; `__sample_0__` (no reranking) is the baseline "
-                      "and `__all__` pools the responders.")
+          description="Win rate of each reward model's picks against the reference answers (generated by "
+                      "the reference model, or read from `reference_outputs`), judged by ratings and by "
+                      "rankings (both orders), ties as half, with the Wilson 95% interval (low/high) and "
+                      "the sparse-feedback paper's rate ± 1.96 SEM (sem_low/sem_high), n, wins, ties, losses "
+                      "and unparsed counts; `__sample_0__` (no reranking) is the baseline, `__all__` pools "
+                      "the responders.")
 @reward_step
 def rm_win_rate(context, llmfeedback, config) -> dg.MaterializeResult:
     wh = llmfeedback.warehouse(config)
@@ -236,7 +251,8 @@ def rm_win_rate(context, llmfeedback, config) -> dg.MaterializeResult:
     pooled = table[table["responder_model"] == pipeline.ALL_RESPONDERS]
     return dg.MaterializeResult(metadata=table_metadata(
         "rm_win_rate", table, pooled=md_table(pooled, 20), per_responder=md_table(table, 60),
-        reference_model=pipeline.reference_model(config),
+        reference_model=str(table["reference_model"].iloc[0]) if len(table) else "none",
+        reference_answers="reference_outputs file" if config.reference_outputs else "generated",
         **{f"win_rate/{r.reward_model}/{r.method}": float(r.rate)
            for r in pooled.itertuples() if pd.notna(r.rate)},
         **(stats.as_metadata() if stats else {})))

@@ -1,6 +1,12 @@
-"""The offline simulator as a provider: no network, deterministic per request key."""
+"""The offline simulator as a provider: no network, deterministic per request key.
+
+Like a real model, it samples only at a temperature above zero: at temperature 0 every sample index of a
+request gets the same text (greedy decoding), so best-of-n over greedy samples shows n identical candidates
+instead of hiding them."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from ...config import ModelSpec
 from .. import sim
@@ -18,8 +24,9 @@ class SimProvider:
 
     async def complete(self, spec: ModelSpec, req: ChatRequest, temperature: float,
                        max_tokens: int) -> ProviderReply:
-        key = request_key("sim", spec.model_id, req, temperature, max_tokens)
-        text = sim.simulate(spec, list(req.messages), key)
+        greedy = dataclasses.replace(req, sample=0) if temperature <= 0 else req
+        text = sim.simulate(spec, list(req.messages), request_key("sim", spec.model_id, greedy, temperature,
+                                                                 max_tokens))
         return ProviderReply(text=text, input_tokens=sum(approx_tokens(c) for _, c in req.messages),
                              output_tokens=approx_tokens(text))
 

@@ -15,6 +15,7 @@ FEEDBACK_RATINGS = declare("feedback_ratings", "One judge's 1-7 ratings of singl
     ("score", "INTEGER", "the 1-7 rating; NULL when the reply did not parse"),
     ("parse_status", "VARCHAR", "ok, or why no rating was read"),
     ("request_key", "VARCHAR", "gateway request key of the judge call"),
+    ("source", "VARCHAR", "'judged' (asked through the gateway) or the imported file:line it was read from"),
 ], key="rating_id", partition="judge_model")
 
 FEEDBACK_RANKINGS = declare("feedback_rankings", "One judge's pairwise rankings, asked in both orders.", [
@@ -32,6 +33,7 @@ FEEDBACK_RANKINGS = declare("feedback_rankings", "One judge's pairwise rankings,
     ("parse_status_swapped", "VARCHAR", "ok, or why the swapped reply did not parse"),
     ("request_key_first", "VARCHAR", "gateway request key of the first-order call"),
     ("request_key_swapped", "VARCHAR", "gateway request key of the swapped-order call"),
+    ("source", "VARCHAR", "'judged' (asked through the gateway) or the imported file:line it was read from"),
 ], key="ranking_id", partition="judge_model")
 
 FEEDBACK_CONSISTENCY = declare("feedback_consistency", "How often ratings and rankings of one judge agree.", [
@@ -105,6 +107,8 @@ RM_WIN_RATE = declare("rm_win_rate", "Win rate of reranked picks against the ref
     ("rate", "DOUBLE", "win rate"),
     ("low", "DOUBLE", "Wilson 95% lower bound"),
     ("high", "DOUBLE", "Wilson 95% upper bound"),
+    ("sem_low", "DOUBLE", "the sparse-feedback paper's interval: rate - 1.96 SEM"),
+    ("sem_high", "DOUBLE", "the sparse-feedback paper's interval: rate + 1.96 SEM"),
     ("n", "BIGINT", "valid comparisons"),
     ("wins", "BIGINT", "wins"),
     ("ties", "BIGINT", "ties"),
