@@ -33,8 +33,9 @@ from . import (
     select_raw_score,
 )
 from .export import training_records, write_jsonl
+from .select import select_score_first
 
-STRATEGIES = ("ds2", "random", "longest", "raw_score", "diversity")
+STRATEGIES = ("ds2", "random", "longest", "raw_score", "diversity", "ds2_uncurated", "deita", "full")
 SCORED = (quality.OK, quality.PARTIAL)
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBED_MAX_LENGTH = 256  # tokens; MiniLM was trained on 256 (and reward.max_length defaults to it too)
@@ -270,11 +271,19 @@ def _pick(strategy: str, pool: pd.DataFrame, target: int, wh: Warehouse, config:
         return select_longest(pool["output"].str.len().to_numpy(), target, eligible=eligible)
     if strategy == "raw_score":  # uncurated 1-10 overall rating, AlpaGasus-style
         return select_raw_score(pool["overall"].to_numpy(dtype=float), target, seed=seed, eligible=eligible)
-    if strategy == "diversity":
+    if strategy == "ds2_uncurated":  # DS2's rule on the judge's raw score classes: what curation adds
+        return select(pool["score"].to_numpy(), pool["rare_score"].to_numpy(), target, eligible=eligible,
+                      num_classes=config.curation.num_classes)
+    if strategy == "full":  # the whole pool (duplicates collapsed): the no-selection baseline
+        return np.flatnonzero(eligible)
+    if strategy in ("diversity", "deita"):
         x, missing = load_vectors(wh, pool["text_hash"].tolist(), pool["embedding_model"].iloc[0])
         if missing.any():
-            raise CurationFlowError(f"selected_dataset[diversity]: {int(missing.sum())} curated examples "
+            raise CurationFlowError(f"selected_dataset[{strategy}]: {int(missing.sum())} curated examples "
                                     "have no embedding; materialize `embeddings` and `curated_scores` again")
+        if strategy == "deita":  # score first, near duplicates of a kept example skipped
+            return select_score_first(pool["overall"].to_numpy(dtype=float), target, embeddings=x,
+                                      rare_scores=pool["rare_score"].to_numpy(), eligible=eligible)
         return select_diversity(target, embeddings=x, method="kcenter", seed=seed, eligible=eligible)
     raise CurationFlowError(f"unknown selection strategy {strategy!r}; known: {STRATEGIES}")
 

@@ -159,3 +159,27 @@ def select_diversity(target_size: int, *, embeddings=None, rare_scores=None, met
                 torch.minimum(best[s:s + block_rows], d, out=best[s:s + block_rows])
             current = int(best.argmax())
     return pool[np.asarray(chosen, dtype=np.int64)]
+
+
+def select_score_first(scores, target_size: int, *, embeddings, max_similarity: float = 0.9,
+                       rare_scores=None, eligible=None) -> np.ndarray:
+    """DEITA-style selection (Liu et al. 2024, "Repr Filter"): rows from the highest score down (ties: rarer
+    first, then lower index), each kept only if its cosine similarity to every row kept so far is at most
+    `max_similarity` (DEITA's threshold 0.9), until `target_size` rows are kept or the pool ends. Near
+    duplicates of a better example are skipped, so the subset can be smaller than the target."""
+    target = _check_target(target_size)
+    s = np.asarray(scores, dtype=np.float64)
+    x = np.asarray(embeddings, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] != s.size:
+        raise ValueError(f"embeddings must be (len(scores), dim), got shape {x.shape} for {s.size} scores")
+    rare = np.zeros(s.size) if rare_scores is None else np.nan_to_num(np.asarray(rare_scores, float), nan=-1)
+    pool = np.flatnonzero(_eligible_mask(eligible, s.size) & np.isfinite(s))
+    order = pool[np.lexsort((pool, -rare[pool], -s[pool]))]
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    kept: list[int] = []
+    for i in order:
+        if len(kept) >= target:
+            break
+        if not kept or float((unit[kept] @ unit[i]).max()) <= max_similarity:
+            kept.append(int(i))
+    return np.asarray(kept, dtype=np.int64)

@@ -465,3 +465,20 @@ def test_options_from_the_project_config_drive_curate(small_data):
     assert list(frame.columns) == ["score", "suggested_score", "confidence", "curated_score", "noise_level",
                                    "flagged", "rare_score", "used", "representative"]
     assert len(frame) == len(x) and frame["curated_score"].tolist() == r.curated_scores.tolist()
+
+
+def test_score_first_selection_skips_near_duplicates_of_better_rows():
+    from llmfeedback_assets.curation.select import select_score_first
+
+    # rows 0 and 1 are near duplicates (cosine ~0.995); 1 has the higher score, so 0 is skipped
+    x = np.array([[1.0, 0.1, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.7, 0.7, 0.0]])
+    scores = np.array([8.0, 9.0, 7.0, 7.0, 6.0])
+    rare = np.array([0.0, 0.0, 0.1, 0.5, 0.0])
+    assert select_score_first(scores, 5, embeddings=x, rare_scores=rare).tolist() == [1, 3, 2, 4]
+    assert select_score_first(scores, 2, embeddings=x, rare_scores=rare).tolist() == [1, 3]  # rarer tie first
+    # a looser threshold keeps the near duplicate; an ineligible row never comes back
+    assert select_score_first(scores, 5, embeddings=x, max_similarity=1.0).tolist() == [1, 0, 2, 3, 4]
+    eligible = np.array([True, False, True, True, True])
+    assert select_score_first(scores, 5, embeddings=x, eligible=eligible)[0] == 0
+    with pytest.raises(ValueError, match="embeddings must be"):
+        select_score_first(scores, 2, embeddings=x[:3])

@@ -174,6 +174,18 @@ def test_curation_assets_end_to_end(instance, tmp_path):
     random_ids = selected.loc[selected["strategy"] == "random", "response_id"]
     assert covering_radius(diverse["response_id"]) < covering_radius(random_ids)
 
+    # DS2's rule on the raw classes (what curation adds), DEITA's score-first filter and the whole pool
+    distinct = pool[pool["duplicate_of"].isna()]
+    uncurated = flow.select_examples(wh, cfg, "ds2_uncurated").rows
+    assert len(uncurated) == 20 and uncurated["score"].min() >= distinct["score"].drop(
+        uncurated["response_id"]).max()
+    deita = flow.select_examples(wh, cfg, "deita").rows["response_id"]
+    chosen = x[[where[r] for r in deita]]
+    sims = chosen @ chosen.T
+    assert 0 < len(deita) <= 20 and (sims[~np.eye(len(deita), dtype=bool)] <= 0.9 + 1e-6).all()
+    full = flow.select_examples(wh, cfg, "full").rows
+    assert set(full["response_id"]) == set(distinct.index)
+
 
 def test_bad_inputs_give_clear_outcomes(instance, tmp_path):
     # 2 prompts x 4 responders = 8 examples: too few to curate. judge-noisy judges conversations only.

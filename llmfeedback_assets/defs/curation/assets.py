@@ -103,8 +103,10 @@ def curated_scores(context: dg.AssetExecutionContext,
           metadata=table_definition("selected_dataset"),
           description="A training subset of curation.target_size examples per selection strategy: ds2 "
                       "(curated score buckets from the top, the overflowing one by rareness), random, "
-                      "longest answer, raw_score (uncurated overall rating, AlpaGasus-style) and diversity "
-                      "(k-center on embeddings). Uses the first judge in `judges` with curated scores. "
+                      "longest answer, raw_score (uncurated overall rating, AlpaGasus-style), diversity "
+                      "(k-center on embeddings), ds2_uncurated (DS2's rule on raw scores), deita (score "
+                      "first, skipping near duplicates above cosine 0.9) and full (the whole pool). Uses the "
+                      "first judge in `judges` with curated scores. "
                       "Written to the `selected_dataset` table and data/exports/selected/<strategy>.jsonl "
                       "(instruction/input/output).")
 def selected_dataset(context: dg.AssetExecutionContext,
@@ -123,6 +125,8 @@ def selected_dataset(context: dg.AssetExecutionContext,
         "sim_true_score_all": round(sel.true_score_pool, 4)}
     return dg.MaterializeResult(metadata=table_metadata(
         "selected_dataset", sel.rows, strategy=sel.strategy, judge=sel.judge, size=len(sel.rows),
+        mean_curated_score=float(sel.rows["curated_score"].mean()) if len(sel.rows) else 0.0,
+        mean_rare_score=float(sel.rows["rare_score"].mean()) if len(sel.rows) else 0.0,
         target_size=sel.target_size, pool_size=sel.pool_size, path=dg.MetadataValue.path(str(path)),
         curated_score_histogram=dg.MetadataValue.json(pipeline.class_histogram(sel.rows["curated_score"], k)),
         score_histogram=dg.MetadataValue.json(pipeline.class_histogram(sel.rows["score"], k)),
