@@ -54,3 +54,19 @@ def _materialize_with_the_runs_own_defs_state(monkeypatch):
             return original(*args, **kwargs)
 
     monkeypatch.setattr(dg, "materialize", materialize)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Inputs embedded per call of `Encoder.embed_ids`, the one function that runs an encoder."""
+    from llmfeedback_assets.embedding import encoder as embed
+
+    seen: list[int] = []
+    original = embed.Encoder.embed_ids
+
+    def counting(self, ids, *args, **kwargs):
+        seen.append(len(ids))
+        return original(self, ids, *args, **kwargs)
+
+    monkeypatch.setattr(embed.Encoder, "embed_ids", counting)
+    return seen

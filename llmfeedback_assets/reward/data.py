@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from llmfeedback_assets.embedding.encoder import effective_max_length  # noqa: F401 (one rule for both)
 from llmfeedback_assets.reward.feedback import (
     RATING_MAX,
     RATING_MIN,

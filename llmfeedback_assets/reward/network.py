@@ -32,7 +32,6 @@ from llmfeedback_assets.reward.data import (
     Precision,
     RewardModelError,
     TrainResult,
-    effective_max_length,
     encode,
     load_tokenizer,
 )
@@ -160,9 +159,9 @@ def build_model(backbone: str | None, mode: Mode, objective: Objective, max_leng
             head = RewardHead(encoder.config.hidden_size)
         else:
             raise RewardModelError(f"mode must be 'frozen' or 'full', got {mode!r}")
-    model = RewardModel(encoder, tok, kind=mode, objective=objective,
-                        max_length=effective_max_length(tok, config, max_length), head=head, backbone=path,
-                        precision=precision)
+    length = embed.effective_max_length(tok, config, max_length)
+    model = RewardModel(encoder, tok, kind=mode, objective=objective, max_length=length, head=head,
+                        backbone=path, precision=precision)
     if mode == "frozen":
         model.embedding_backbone = embed.backbone_id(path, model.max_length, precision)
     return model.to(device)

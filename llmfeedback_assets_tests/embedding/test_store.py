@@ -17,18 +17,6 @@ RESPONSES = ["Mix flour, water and starter; let it rise overnight, shape it and 
              "2, 3 and 5.", "Mostly the moon's gravity, and the sun's to a lesser degree."]
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    """Every call of the one function that runs an encoder, as the number of inputs it embedded."""
-    seen: list[int] = []
-    original = embed.Encoder.embed_ids
-
-    def counting(self, ids, *args, **kwargs):
-        seen.append(len(ids))
-        return original(self, ids, *args, **kwargs)
-
-    monkeypatch.setattr(embed.Encoder, "embed_ids", counting)
-    return seen
 
 
 @pytest.fixture(scope="module")

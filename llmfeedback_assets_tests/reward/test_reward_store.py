@@ -28,18 +28,6 @@ from llmfeedback_assets_tests.support.synthetic_feedback import synthetic_feedba
 TRAIN = {"mode": "frozen", "epochs": 3, "batch_size": 16, "max_length": 256, "seed": 0}
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    """Inputs embedded per call of `Encoder.embed_ids`, the one function that runs an encoder."""
-    seen: list[int] = []
-    original = embed.Encoder.embed_ids
-
-    def counting(self, ids, *args, **kwargs):
-        seen.append(len(ids))
-        return original(self, ids, *args, **kwargs)
-
-    monkeypatch.setattr(embed.Encoder, "embed_ids", counting)
-    return seen
 
 
 @pytest.fixture(scope="module")
