@@ -33,6 +33,40 @@ _FULL_HASH_BYTES = 1 << 30
 # Padded tokens per batch. On CPU small batches keep the activations in cache: MiniLM on 2 cores embeds
 # 52 texts/s at 2,048 tokens a batch against 37 at 16,384 (bench/results/embed.md); a GPU wants big batches.
 BATCH_TOKENS = {"cpu": 2048, "cuda": 16384}
+# Texts per tokenizer call. A fast tokenizer's batch output (ids, offsets, token strings, as Python objects)
+# costs ~70 KB per 170-token pair: 40,000 best-of-n pairs at once took 2.7 GiB. Chunks keep it near 150 MB
+# and only compact arrays are kept (int32 ids, int8 token types: ~0.7 KB a pair).
+TOKENIZE_CHUNK = 2048
+
+
+def tokenize_chunked(tokenizer, columns: Sequence[Sequence[str]], max_length: int | None,
+                     chunk: int = TOKENIZE_CHUNK) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Token ids (int32) and token type ids (int8, None when the tokenizer has none) of texts (one column)
+    or pairs (two), truncated longest side first to `max_length` (None: not truncated)."""
+    cut = ({"truncation": "longest_first", "max_length": int(max_length)} if max_length
+           else {"truncation": False})
+    ids: list[np.ndarray] = []
+    types: list[np.ndarray] | None = []
+    for s in range(0, len(columns[0]), chunk):
+        enc = tokenizer(*[list(c[s:s + chunk]) for c in columns], return_attention_mask=False, verbose=False,
+                        **cut)
+        ids.extend(np.asarray(x, dtype=np.int32) for x in enc["input_ids"])
+        tt = enc.get("token_type_ids")
+        if tt is None or types is None:
+            types = None
+        else:
+            types.extend(np.asarray(x, dtype=np.int8) for x in tt)
+    return ids, types
+
+
+def token_counts(tokenizer, columns: Sequence[Sequence[str]], chunk: int = TOKENIZE_CHUNK) -> np.ndarray:
+    """Untruncated token count of each text or pair (to count the ones a maximum length cuts)."""
+    counts = []
+    for s in range(0, len(columns[0]), chunk):
+        enc = tokenizer(*[list(c[s:s + chunk]) for c in columns], truncation=False, verbose=False,
+                        return_attention_mask=False, return_token_type_ids=False)
+        counts.extend(len(x) for x in enc["input_ids"])
+    return np.asarray(counts, dtype=np.int64)
 
 
 def text_hash(text: str, length: int = HASH_CHARS) -> str:
@@ -181,9 +215,9 @@ class Encoder:
 
     def tokenize(self, texts: Sequence[str] | None = None,
                  pairs: tuple[Sequence[str], Sequence[str]] | None = None
-                 ) -> tuple[list[list[int]], list[list[int]] | None]:
+                 ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """Token ids (and token type ids) of texts, or of (prompt, response) pairs truncated longest side
-        first, exactly as the reward models tokenise them."""
+        first, exactly as the reward models tokenise them (`tokenize_chunked`)."""
         if (texts is None) == (pairs is None):
             raise ValueError("pass texts or pairs")
         args = [list(texts)] if pairs is None else [list(pairs[0]), list(pairs[1])]
@@ -193,8 +227,7 @@ class Encoder:
                     raise TypeError(f"texts[{i}] must be a str, got {type(t).__name__}")
         if not args[0]:
             return [], None
-        enc = self.tokenizer(*args, truncation="longest_first", max_length=self.max_length, verbose=False)
-        return enc["input_ids"], enc.get("token_type_ids")
+        return tokenize_chunked(self.tokenizer, args, self.max_length)
 
     def embed_ids(self, ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]] | None = None, *,
                   batch_size: int = 64, max_tokens: int | None = None) -> np.ndarray:

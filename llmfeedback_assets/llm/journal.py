@@ -171,7 +171,7 @@ class Journal:
             "attempts": int(result.attempts),
             "error": result.error,
             "batch": batch,
-            "created_at": _now().isoformat(),
+            "created_at": _now().isoformat(timespec="microseconds"),
         }
         line = json.dumps(row, ensure_ascii=False) + "\n"
         with self._lock:
@@ -202,7 +202,9 @@ class Journal:
 
     def _write_rows(self, rows: list[dict]) -> None:
         df = pd.DataFrame(rows, columns=JOURNAL_COLUMNS)
-        df["created_at"] = pd.to_datetime(df["created_at"])
+        # ISO8601, not a format inferred from the first row: spools of older versions (and any datetime that
+        # fell on a whole second) have no fraction, and one such row beside fractional ones failed the flush
+        df["created_at"] = pd.to_datetime(df["created_at"], format="ISO8601")
         # A later ok answer replaces an earlier failure; an ok answer is never replaced by a failure.
         df = df.sort_values("status", key=lambda s: s.eq("ok"), kind="stable").drop_duplicates(
             "request_key", keep="last")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from llmfeedback_assets.embedding import encoder as embed
 from llmfeedback_assets.reward.feedback import (
     RATING_MAX,
     RATING_MIN,
@@ -269,10 +270,9 @@ def encode(tok, prompts: Sequence[str], responses: Sequence[str], max_length: in
     prompts, responses = list(prompts), list(responses)
     if not prompts:
         return [], [], np.zeros(0, dtype=bool)
-    full = tok(prompts, responses, truncation=False, verbose=False)["input_ids"]
-    overlong = np.array([len(ids) > max_length for ids in full], dtype=bool)
-    enc = tok(prompts, responses, truncation="longest_first", max_length=max_length, verbose=False)
-    return enc["input_ids"], enc.get("token_type_ids"), overlong
+    overlong = embed.token_counts(tok, [prompts, responses]) > max_length
+    ids, type_ids = embed.tokenize_chunked(tok, [prompts, responses], max_length)
+    return ids, type_ids, overlong
 
 
 # -- the result of training ------------------------------------------------------------------------------

@@ -319,8 +319,7 @@ def count_overlong(model: RewardModel | TrainResult, prompts: Sequence[str], res
     prompts, responses = [str(p) for p in prompts], [str(r) for r in responses]
     if not prompts:
         return 0
-    full = model.tokenizer(prompts, responses, truncation=False, verbose=False)["input_ids"]
-    return sum(len(ids) > model.max_length for ids in full)
+    return int((embed.token_counts(model.tokenizer, [prompts, responses]) > model.max_length).sum())
 
 
 def predicted_rating(model: RewardModel | TrainResult, prompts: Sequence[str], responses: Sequence[str]
