@@ -27,7 +27,7 @@ on either side (see curation/core.py for the departures).
 Wall time on this shared 2-core machine depends on other jobs' load, so CPU seconds are reported too.
 
 Run: .venv/bin/python -m bench.bench_curation [--n 100000] [--dim 384] [--rounds 3] [--repeats 2] [--no-write]
-Writes bench/results/curation.md.
+Writes bench/results/curation.md (--n 100000) or curation_<n/1000>k.md.
 """
 
 from __future__ import annotations
@@ -392,7 +392,7 @@ def main() -> None:
         "# Curation benchmark",
         "",
         f"Command: `.venv/bin/python -m bench.bench_curation --n {args.n} --dim {args.dim} "
-        f"--rounds {args.rounds}` "
+        f"--rounds {args.rounds} --repeats {args.repeats}` "
         f"(Python {platform.python_version()}, numpy {np.__version__}, "
         f"torch {__import__('torch').__version__}, "
         f"{args.threads} threads on a 2-core machine shared with other jobs; 1-minute load average "
@@ -475,10 +475,11 @@ def main() -> None:
     ]
     table = "\n".join(lines) + "\n"
     print(table)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(table)
-        print(f"wrote {RESULTS}")
+    if not args.no_write:  # the published 100k table keeps its name; other sizes get their own file
+        out = RESULTS if args.n == 100_000 else RESULTS.with_name(f"curation_{args.n // 1000}k.md")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table)
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -191,10 +191,11 @@ def test_default_config_copy_loads(tmp_path):
     (lambda r: r.update(no_such_top_key=1), ["no_such_top_key"]),
     (lambda r: r["judging"].update(pairwise_pairs="baseline"),
      ["judging.pairwise_pairs", "renamed", "judging.pairs"]),
+    (lambda r: r.setdefault("reward", {}).update(n_samples=4), ["reward.n_samples", "renamed", "reward.n "]),
     (lambda r: r["judging"].update(no_such_key=1), ["judging.no_such_key"]),
     (lambda r: r["models"][0].update(no_such_key=1), ["models.0.no_such_key"]),
     (lambda r: r["synth"]["judge"].update(no_such_key=1), ["synth.judge.no_such_key"]),
-], ids=["top-level", "renamed-judging-key", "judging", "models-item", "synth-judge"])
+], ids=["top-level", "renamed-judging-key", "renamed-reward-key", "judging", "models-item", "synth-judge"])
 def test_unknown_keys_are_rejected_naming_key_and_file(tmp_path, edit, expected):
     path = _write_default(tmp_path, edit)
     with pytest.raises(ConfigError) as err:

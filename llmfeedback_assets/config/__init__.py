@@ -41,6 +41,9 @@ from .sections import (
     ReferenceOutputs,
     ReferenceSource,
     RewardConfig,
+    SftField,
+    SftFormat,
+    SftSource,
     SimJudgeSpec,
     SimResponderSpec,
     SynthConfig,
@@ -58,8 +61,8 @@ __all__ = [
     "AnswerFormat", "AnswerSource", "ComparisonSource", "Config", "ConfigError", "ConversationJudgeConfig",
     "CurationConfig", "EvalLLM", "ExportConfig", "GenerationConfig", "JudgeRoles", "JudgingConfig",
     "JudgingMode", "JudgmentFormat", "JudgmentSource", "LeaderboardConfig", "ModelSpec", "PersonaSpec",
-    "PromptSource", "Provider", "ReferenceOutputs", "ReferenceSource", "RewardConfig", "SimJudgeSpec",
-    "SimResponderSpec", "SynthConfig", "config_path", "load_config",
+    "PromptSource", "Provider", "ReferenceOutputs", "ReferenceSource", "RewardConfig", "SftField",
+    "SftFormat", "SftSource", "SimJudgeSpec", "SimResponderSpec", "SynthConfig", "config_path", "load_config",
 ]
 
 
@@ -73,6 +76,9 @@ class Config(_Strict):
     answer_sources: list[AnswerSource] = Field(default_factory=list)
     judgment_sources: list[JudgmentSource] = Field(default_factory=list)
     reference_answers: list[ReferenceSource] = Field(default_factory=list)
+    sft_sources: list[SftSource] = Field(
+        default_factory=list, description="instruction-tuning pools to curate (DS2); without one, curation "
+                                          "uses the responders' first-turn answers")
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     comparison_sources: list[ComparisonSource] = Field(default_factory=list)
     judging: JudgingConfig = Field(default_factory=JudgingConfig)

@@ -180,7 +180,8 @@ class JudgmentSource(_Strict):
     """Judgments a user already has; they become the judge_model partition `<judge> (imported)`."""
 
     path: str = Field(..., description="a judgment file (FastChat model_judgment JSONL, LLMFAO comparison "
-                                       "CSV, sparse-feedback ratings/rankings CSV)")
+                                       "CSV, sparse-feedback ratings/rankings CSV, JSON lines or Parquet, "
+                                       "or its reward-model pairs JSON)")
     format: JudgmentFormat = "auto"
     judge: str | None = Field(None, description="judge name; default from the file name (FastChat's "
                                                 "gpt-4_single.jsonl -> gpt-4, LLMFAO's crowd-comparisons.csv "
@@ -203,6 +204,35 @@ class JudgmentSource(_Strict):
 
 class ReferenceSource(_Strict):
     path: str = Field(..., description="FastChat reference_answer JSONL (question_id, choices[0].turns)")
+
+
+SftFormat = Literal["auto", "json", "jsonl", "csv", "parquet"]
+SftField = Literal["instruction", "input", "output", "messages"]
+
+
+class SftSource(_Strict):
+    """An instruction-tuning pool the user already has (DS2's input): with one configured, curation scores,
+    embeds, curates and selects from the pool instead of the platform's own first-turn answers."""
+
+    path: str = Field(..., description="a pool file or a folder of them (.json, .jsonl, .csv, .tsv, "
+                                       ".parquet), relative to the project root")
+    format: SftFormat = Field("auto", description="file format; auto: by suffix")
+    columns: dict[SftField, str] | None = Field(
+        None, description="our field -> the file's column, e.g. {instruction: query, output: answer}; fields "
+                          "not mapped are detected (Alpaca, Dolly, messages, ShareGPT names)")
+    name: str | None = Field(None, description="label of the pool's examples (curation_examples.dataset); "
+                                               "default each file's stem")
+
+    @field_validator("columns")
+    @classmethod
+    def _check_columns(cls, v):
+        if v is None:
+            return v
+        if "messages" in v and len(v) > 1:
+            raise ValueError("map either messages (a chat list) or instruction/input/output, not both")
+        if any(not name.strip() for name in v.values()):
+            raise ValueError("column names must be non-empty")
+        return v
 
 
 # FastChat's temperature_config for MT-bench answers (gen_api_answer/gen_model_answer); other categories 0.7.
@@ -330,8 +360,16 @@ class RewardConfig(_Strict):
     batch_size: int = 16
     learning_rate: float = 1e-3
     max_length: int = 256
-    n_samples: int = 4
+    n: int = 4  # best-of-n: samples per prompt and responder
     sample_temperature: float = Field(1.0, ge=0.0, le=2.0)  # best-of-n sampling, as upstream's 1.0
     reference_model: str | None = None
     seed: int = 0
     repeated_ratings: Literal["first", "mean"] = "first"  # consistency: first rating (upstream) or the mean
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data):
+        if isinstance(data, dict) and "n_samples" in data:
+            raise ValueError("reward.n_samples was renamed reward.n (best-of-n samples per prompt and "
+                             "responder)")
+        return data

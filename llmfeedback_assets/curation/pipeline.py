@@ -1,9 +1,11 @@
 """Glue between the warehouse and the curation domain (issue 6), so the Dagster assets stay thin.
 
-The examples to curate are the spine's first-turn answers (turn 1, sample 0, status ok) with their prompt's
-first turn as the instruction. Per judge model they get a quality score (`quality_scores`); every example's
-(instruction, answer) pair gets an embedding in the shared `embedding_store` (`embeddings`, see
-`embedding.store`; vectors are L2-normalised when read); per judge the scores are curated
+The examples to curate (`curation_examples`) are the user's instruction-tuning pool when `sft_sources` is
+configured (read by `ingest.sft`; the defs layer passes it in), else the spine's first-turn answers (turn 1,
+sample 0, status ok) with their prompt's first turn as the instruction. Downstream tables keep the column
+name `response_id` for the example's id. Per judge model they get a quality score (`quality_scores`);
+every example's (instruction, answer) pair gets an embedding in the shared `embedding_store` (`embeddings`,
+see `embedding.store`; vectors are L2-normalised when read); per judge the scores are curated
 (`curated_scores`, `curation_transition`, `curation_prior`); per strategy a subset is selected
 (`selected_dataset`) and written as instruction-tuning JSONL. No Dagster import here.
 """
@@ -40,6 +42,7 @@ SCORED = (quality.OK, quality.PARTIAL)
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBED_MAX_LENGTH = 256  # tokens; MiniLM was trained on 256 (and reward.max_length defaults to it too)
 EXPORT_DIR = "data/exports/selected"
+EMBED_CHUNK = 8192  # distinct pairs per embedding-store round trip (commit and memory unit)
 
 
 class CurationFlowError(ValueError):
@@ -47,16 +50,46 @@ class CurationFlowError(ValueError):
 
 
 # -- examples ----------------------------------------------------------------------------------------------
-def load_examples(wh: Warehouse) -> pd.DataFrame:
-    """response_id, prompt_id, responder_model, instruction, output, text_hash; ordered by response_id."""
-    frame = wh.query("""
-        SELECT r.response_id, r.prompt_id, r.responder_model, p.turns[1] AS instruction, r.text AS output
+def generated_examples(wh: Warehouse) -> pd.DataFrame:
+    """The platform's own examples, as `curation_examples` rows: each responder's first-turn answer (sample
+    0, status ok) to its prompt's first turn."""
+    return wh.query("""
+        SELECT r.response_id AS example_id, r.prompt_id, NULL::VARCHAR AS dataset, r.responder_model,
+               p.turns[1] AS instruction, '' AS input, r.text AS output,
+               CASE WHEN r.source_line IS NULL THEN r.source
+                    ELSE r.source || ':' || r.source_line END AS source
         FROM responses r JOIN prompts p USING (prompt_id)
         WHERE r.turn = 1 AND r.sample = 0 AND r.status = 'ok' AND r.text IS NOT NULL
         ORDER BY r.response_id""")
-    frame["text_hash"] = [embed.pair_hash(i, o)
-                          for i, o in zip(frame["instruction"], frame["output"], strict=True)]
-    return frame
+
+
+def examples_table(wh: Warehouse, pool: pd.DataFrame | None) -> pd.DataFrame:
+    """The `curation_examples` rows: the SFT pool (`ingest.read_sft_sources(...).examples`) when there is
+    one, else the generated answers. A pool example has no responder, so the simulator's truth (and
+    `sim_true_scores`) never applies to it."""
+    if pool is None:
+        frame = generated_examples(wh)
+    else:
+        frame = pool.assign(responder_model=None)
+    frame["text_hash"] = [embed.pair_hash(i, o) for i, o in zip(frame["instruction"], frame["output"],
+                                                                 strict=True)]
+    return frame[columns("curation_examples")]
+
+
+def require_examples(wh: Warehouse, config: Config, examples: pd.DataFrame) -> None:
+    """No examples while there is a pool or an answer to curate means `curation_examples` never ran (a
+    warehouse from before it existed): fail rather than write an empty partition over a judge's scores."""
+    if examples.empty and (config.sft_sources or not generated_examples(wh).empty):
+        raise CurationFlowError("curation_examples is empty: materialize `curation_examples` first (it holds "
+                                "the sft_sources pool, or the responders' first-turn answers)")
+
+
+def load_examples(wh: Warehouse) -> pd.DataFrame:
+    """The stored examples, with the id as `response_id` (the downstream tables' name); ordered by it."""
+    return wh.query("""
+        SELECT example_id AS response_id, prompt_id, dataset, responder_model, instruction, input, output,
+               text_hash, source
+        FROM curation_examples ORDER BY example_id""")
 
 
 # -- quality scores ----------------------------------------------------------------------------------------
@@ -126,28 +159,40 @@ class EmbedReport:
     device: str
 
 
-def embed_examples(wh: Warehouse, config: Config, examples: pd.DataFrame,
-                   batch_size: int = 64) -> EmbedReport:
-    """Embed the (instruction, answer) pairs the embedding store lacks for this backbone; the encoder is
-    loaded only when something is missing."""
+def embed_examples(wh: Warehouse, config: Config, examples: pd.DataFrame, batch_size: int = 64,
+                   chunk: int = EMBED_CHUNK, progress=None) -> EmbedReport:
+    """Embed the (instruction, answer) pairs the embedding store lacks for this backbone, `chunk` distinct
+    pairs at a time: each chunk is committed on its own (a long run keeps what it finished, a rerun resumes)
+    and memory holds one chunk's vectors, not the pool's. The encoder is loaded only when something is
+    missing."""
     label, path = embedding_model(config)
     device = embed.default_device()
     backbone = embedding_backbone(config, device)
-    store = EmbeddingStore(wh)
     prompts, outputs = examples["instruction"].tolist(), examples["output"].tolist()
+    keys = (examples["text_hash"].tolist() if "text_hash" in examples
+            else [embed.pair_hash(p, o) for p, o in zip(prompts, outputs, strict=True)])
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    distinct = list(first.values())  # position of each pair's first occurrence
+    new = cached = 0
+    dim = None
+    for start in range(0, len(distinct), chunk):
+        pos = distinct[start:start + chunk]
 
-    def compute(pos: list[int]) -> np.ndarray:
-        encoder = embed.load_encoder(path, max_length=EMBED_MAX_LENGTH, device=device,
-                                     precision=embed.auto_precision(device))
-        return encoder.embed_pairs([prompts[i] for i in pos], [outputs[i] for i in pos],
-                                   batch_size=batch_size)
+        def compute(idx: list[int], pos: list[int] = pos) -> np.ndarray:
+            encoder = embed.load_encoder(path, max_length=EMBED_MAX_LENGTH, device=device,
+                                         precision=embed.auto_precision(device))
+            return encoder.embed_pairs([prompts[pos[i]] for i in idx], [outputs[pos[i]] for i in idx],
+                                       batch_size=batch_size)
 
-    keys = [embed.pair_hash(p, o) for p, o in zip(prompts, outputs, strict=True)]
-    vectors = store.vectors(backbone, keys, compute)
-    stats = store.last
-    return EmbedReport(model=label, backbone=backbone, path=path, examples=len(keys), distinct=stats.distinct,
-                       new=stats.embedded, cached=stats.cached,
-                       dim=int(vectors.shape[1]) if len(keys) else None, device=device)
+        store = EmbeddingStore(wh)  # one per chunk, so its in-process cache never holds the whole pool
+        dim = int(store.vectors(backbone, [keys[i] for i in pos], compute).shape[1])
+        new, cached = new + store.last.embedded, cached + store.last.cached
+        if progress is not None and store.last.embedded:
+            progress(f"embedded {start + len(pos):,} of {len(distinct):,} distinct pairs ({new:,} new)")
+    return EmbedReport(model=label, backbone=backbone, path=path, examples=len(keys), distinct=len(distinct),
+                       new=new, cached=cached, dim=dim, device=device)
 
 
 def load_vectors(wh: Warehouse, hashes: list[str], backbone: str) -> tuple[np.ndarray, np.ndarray]:
@@ -176,6 +221,7 @@ class CurationOutcome:
     scored: int = 0
     unscored: int = 0
     notes: list[str] = field(default_factory=list)
+    true_class_agreement: tuple[float, float] | None = None  # simulator only: (raw, curated), see below
 
 
 def _empty_outcome(reason: str, scored: int = 0, unscored: int = 0) -> CurationOutcome:
@@ -194,23 +240,25 @@ def curate_judge(wh: Warehouse, config: Config, judge: str, progress=None) -> Cu
       the reason in `skipped`.
     """
     scores = wh.query("""
-        SELECT q.response_id, q.prompt_id, q.score_class, q.parse_status, p.turns[1] AS instruction,
-               r.text AS output
-        FROM quality_scores q JOIN responses r USING (response_id) JOIN prompts p ON p.prompt_id = q.prompt_id
+        SELECT q.response_id, q.prompt_id, q.score_class, q.parse_status, e.example_id IS NULL AS gone,
+               e.responder_model, e.instruction, e.output, e.text_hash
+        FROM quality_scores q LEFT JOIN curation_examples e ON e.example_id = q.response_id
         WHERE q.judge_model = ? ORDER BY q.response_id""", [judge])
-    rows = scores[scores["score_class"].notna()].reset_index(drop=True)
+    if scores["gone"].any():
+        raise CurationFlowError(
+            f"curated_scores[{judge}]: {int(scores['gone'].sum())} of {len(scores)} quality scores are of "
+            "examples no longer in curation_examples (the pool or the responses changed); materialize "
+            f"quality_scores[{judge}] again")
+    rows = scores[scores["score_class"].notna()].drop(columns="gone").reset_index(drop=True)
     unscored = len(scores) - len(rows)
     if rows.empty:
         return _empty_outcome(f"{judge} has no parsed quality scores ({unscored} unparsed)", 0, unscored)
     label, backbone = embedding_model(config)[0], embedding_backbone(config)
-    rows["text_hash"] = [embed.pair_hash(i, o)
-                         for i, o in zip(rows["instruction"], rows["output"], strict=True)]
     x, missing = load_vectors(wh, rows["text_hash"].tolist(), backbone)
     if missing.any():
         raise CurationFlowError(
             f"curated_scores[{judge}]: {int(missing.sum())} of {len(rows)} scored examples have no embedding "
-            f"for model {label!r} ({backbone}); materialize `embeddings` first (responses or prompts changed "
-            "since)")
+            f"for model {label!r} ({backbone}); materialize `embeddings` first (the examples changed since)")
     try:
         result = curate(x, rows["score_class"].astype(int).to_numpy(), **options_from_config(config.curation),
                         progress=progress)
@@ -232,7 +280,8 @@ def curate_judge(wh: Warehouse, config: Config, judge: str, progress=None) -> Cu
     prior = pd.DataFrame({"judge_model": judge, "score_class": np.arange(k),
                           "clean_prior": result.clean_prior, "noisy_prior": result.noisy_prior})
     return CurationOutcome(curated, transition, prior, result=result, scored=len(rows), unscored=unscored,
-                           notes=list(result.notes))
+                           notes=list(result.notes),
+                           true_class_agreement=sim_true_class_agreement(wh, config, rows, result))
 
 
 # -- selection ---------------------------------------------------------------------------------------------
@@ -294,10 +343,10 @@ def select_examples(wh: Warehouse, config: Config, strategy: str) -> Selection:
     judge = selection_judge(wh, config)
     pool = wh.query("""
         SELECT c.response_id, c.prompt_id, c.text_hash, c.embedding_model, c.score, c.curated_score,
-               c.rare_score, c.duplicate_of, q.overall, r.responder_model, p.turns[1] AS instruction,
-               r.text AS output
+               c.rare_score, c.duplicate_of, q.overall, e.responder_model, e.instruction, e.input, e.output,
+               e.source
         FROM curated_scores c JOIN quality_scores q USING (judge_model, response_id)
-        JOIN responses r ON r.response_id = c.response_id JOIN prompts p ON p.prompt_id = c.prompt_id
+        JOIN curation_examples e ON e.example_id = c.response_id
         WHERE c.judge_model = ? ORDER BY c.response_id""", [judge])
     n_distinct = int(pool["duplicate_of"].isna().sum())
     target = min(config.curation.target_size, n_distinct)
@@ -312,16 +361,24 @@ def select_examples(wh: Warehouse, config: Config, strategy: str) -> Selection:
                          "prompt_id": chosen["prompt_id"], "score": chosen["score"],
                          "curated_score": chosen["curated_score"], "rare_score": chosen["rare_score"]},
                         columns=columns("selected_dataset"))
-    records = training_records(chosen["instruction"].tolist(), [None] * len(chosen),
-                               chosen["output"].tolist(), ids=chosen["response_id"].tolist(), fmt="alpaca",
-                               extra={"score": chosen["score"].tolist(),
-                                      "curated_score": chosen["curated_score"].tolist()})
+    inputs = chosen["input"].tolist()
+    bare = [bare_instruction(i, x) for i, x in zip(chosen["instruction"], inputs, strict=True)]
+    records = training_records(bare, inputs, chosen["output"].tolist(), ids=chosen["response_id"].tolist(),
+                               fmt="alpaca", extra={"score": chosen["score"].tolist(),
+                                                    "curated_score": chosen["curated_score"].tolist(),
+                                                    "source": chosen["source"].tolist()})
     selection = Selection(strategy, judge, rows, records, target, n_distinct, notes)
     truth = sim_true_scores(config, pool)
     if truth is not None:
         selection.true_score_pool = float(truth[pool["duplicate_of"].isna().to_numpy()].mean())
         selection.true_score_selected = float(truth[picked].mean()) if picked.size else None
     return selection
+
+
+def bare_instruction(text: str, extra: str) -> str:
+    """A pool example's instruction without its input (`curation_examples.instruction` is the instruction,
+    a blank line and the input), so the export gives instruction and input apart, as Alpaca files do."""
+    return text.removesuffix(f"\n\n{extra}") if extra else text
 
 
 def write_selection(config: Config, selection: Selection) -> Path:
@@ -338,3 +395,20 @@ def sim_true_scores(config: Config, pool: pd.DataFrame) -> np.ndarray | None:
         return None
     return np.array([sim.true_score(i, o) for i, o in zip(pool["instruction"], pool["output"], strict=True)],
                     dtype=float)
+
+
+def sim_true_class_agreement(wh: Warehouse, config: Config, rows: pd.DataFrame,
+                             result) -> tuple[float, float] | None:
+    """With simulated responders only: the share of scored examples whose score class equals the true
+    class (the true score compressed like the judge's), before and after curation. Curation should raise
+    it for a noisy judge and keep it for an accurate one; None when a real model answered."""
+    pool = rows if "responder_model" in rows else rows.merge(
+        wh.query("SELECT response_id, responder_model FROM responses"), on="response_id", how="left")
+    if pool["responder_model"].isna().any():
+        return None
+    truth = sim_true_scores(config, pool)
+    if truth is None:
+        return None
+    low, high = config.curation.score_clip_low, config.curation.score_clip_high
+    true_class = np.array([quality.to_class(v, low, high) for v in truth])
+    return (float(np.mean(result.scores == true_class)), float(np.mean(result.curated_scores == true_class)))

@@ -20,6 +20,7 @@ from .records import (
     display_path,
     prompt_id,
 )
+from .sft import SftPool, SftSourceError, read_sft_sources
 
 __all__ = [
     "DEFAULT_MAX_PROMPT_CHARS",
@@ -32,6 +33,8 @@ __all__ = [
     "JudgmentSourceError",
     "PromptSourceError",
     "Rejected",
+    "SftPool",
+    "SftSourceError",
     "display_path",
     "incoming_files",
     "ingest_prompt_sources",
@@ -39,4 +42,5 @@ __all__ = [
     "read_answers",
     "read_judgments",
     "read_prompt_file",
+    "read_sft_sources",
 ]

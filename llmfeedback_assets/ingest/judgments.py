@@ -12,11 +12,14 @@ Formats (``format``):
 - ``llmfao``: LLMFAO comparison CSVs (crowd-, gpt4-comparisons.csv ...) through
   `ranking.sources.read_llmfao_comparisons`, ids resolved with the models.jsonl beside the file; the judge is
   the file stem without "-comparisons".
-- ``sparse_feedback``: headerless ratings CSV (instruction, input, response, score 1-7) or rankings CSV
-  (instruction, input, response1, response2, ``(a)``/``(b)``/``equal``). The files do not say who wrote the
-  responses, so model columns are None and ``text_a``/``text_b`` identify them; judge "sparse-feedback".
-- ``auto``: JSON records with g1_winner/judgment/winner are fastchat; a CSV header with model_x and model_y
-  is llmfao; a headerless CSV of 4 or 5 columns is sparse_feedback.
+- ``sparse_feedback`` (read in `sparse_feedback`): headerless ratings CSV (instruction, input, response,
+  score 1-7) or rankings CSV (instruction, input, response1, response2, ``(a)``/``(b)``/``equal``), the same
+  columns by name in JSON lines or Parquet, or the reward-model pairs JSON ``{prompt: {"sentences":
+  [[preferred, rejected], ...]}}``. The files do not say who wrote the responses, so model columns are None
+  and ``text_a``/``text_b`` identify them; judge "sparse-feedback".
+- ``auto``: JSON records with g1_winner/judgment/winner are fastchat, with instruction and score or ranking
+  sparse_feedback, as is a whole-file object of ``sentences``; a CSV header with model_x and model_y is
+  llmfao; a headerless CSV of 4 or 5 columns and any Parquet file are sparse_feedback.
 
 Score and winner come from our parsers (`judging.parse`) on the raw reply wherever the file has one;
 ``recorded_score``/``recorded_winner`` keep what the file itself recorded, so disagreements can be counted.
@@ -35,8 +38,9 @@ import pandas as pd
 
 from ..judging.parse import combine_pairwise, parse_rating, parse_verdict
 from ..ranking.sources import SourceFormatError, _judge_name, read_llmfao_comparisons
-from .answers import csv_rows, id_field, json_records, name_field, question_text, source_files, where
-from .records import BadRecord, display_path, prompt_id, storable_text, type_name
+from . import sparse_feedback
+from .answers import csv_rows, id_field, json_records, name_field, source_files, where
+from .records import BadRecord, display_path, storable_text, type_name
 
 JUDGMENT_COLUMNS = ["judge", "mode", "question_id", "turn", "model", "model_a", "model_b", "score", "winner",
                     "raw", "raw_swapped", "verdict_ab", "verdict_ba", "recorded_score", "recorded_winner",
@@ -44,16 +48,12 @@ JUDGMENT_COLUMNS = ["judge", "mode", "question_id", "turn", "model", "model_a", 
                     "line", "format"]
 JUDGMENT_FORMATS = ("auto", "fastchat", "llmfao", "sparse_feedback")
 _OBJECT_COLUMNS = [c for c in JUDGMENT_COLUMNS if c not in ("turn", "score", "recorded_score", "line")]
-SPARSE_JUDGE = "sparse-feedback"
-SPARSE_PROMPT_NAME = "sparse-feedback"  # judgments.prompt_name of these rows: the reward loop reads them
-SPARSE_SCALE = (1.0, 7.0)
 TIE_DELTA = 0.1  # FastChat: two single-answer ratings this close are a tie
 
 # FastChat's recorded winners as the letter each order's reply chose (g1 showed model_1 as A, g2 model_2).
 _G1_LETTER = {"model_1": "A", "model_2": "B", "tie": "C"}
 _G2_LETTER = {"model_2": "A", "model_1": "B", "tie": "C"}
 _HUMAN_WINNER = {"model_a": "model_a", "model_b": "model_b", "tie": "tie", "tie (bothbad)": "tie"}
-_RANKING = {"(a)": ("A", "model_a"), "(b)": ("B", "model_b"), "equal": ("C", "tie")}
 
 
 class JudgmentSourceError(ValueError):
@@ -227,56 +227,6 @@ def _read_llmfao(path: Path) -> pd.DataFrame:
     }).reindex(columns=JUDGMENT_COLUMNS)
 
 
-# -- sparse_feedback CSV ----------------------------------------------------------------------------------
-
-
-def _cell_text(cell: str) -> str:
-    # CSV writers on Windows store a response's line breaks as CRLF; the generations they came from have LF
-    # (6 of 83 rated responses in sparse_feedback's feedback_ratings_ratings_for_llm_eval.csv).
-    return storable_text(cell.replace("\r\n", "\n").replace("\r", "\n"))
-
-
-def _sparse_row(cells: list[str], n: int) -> dict:
-    question = question_text(cells[0], cells[1], ("instruction", "input"))
-    values = dict(judge=SPARSE_JUDGE, question_id=prompt_id([question]), text_a=_cell_text(cells[2]),
-                  prompt_name=SPARSE_PROMPT_NAME)
-    mark = cells[-1].strip()
-    if n == 4:
-        try:
-            score = float(mark)
-        except ValueError:
-            score = math.nan
-        if not SPARSE_SCALE[0] <= score <= SPARSE_SCALE[1]:  # NaN fails too
-            raise BadRecord(f"field 'score' (column 4) must be a number from 1 to 7, got {cells[-1]!r}")
-        return _row(**values, mode="single", score=score, recorded_score=score, raw=cells[-1])
-    if mark.lower() not in _RANKING:
-        raise BadRecord(f"field 'ranking' (column 5) is {cells[-1]!r}; expected (a), (b) or equal")
-    letter, winner = _RANKING[mark.lower()]
-    return _row(**values, mode="pairwise", text_b=_cell_text(cells[3]), winner=winner,
-                recorded_winner=winner, verdict_ab=letter, raw=cells[-1])
-
-
-def _read_sparse(path: Path, rows: list[tuple[int, list[str]]]) -> list[dict]:
-    if rows and [c.strip().lower() for c in rows[0][1][:2]] == ["instruction", "input"]:
-        rows = rows[1:]  # the optional header row
-    if not rows:
-        raise JudgmentSourceError(f"{display_path(path)}: the file holds no judgments")
-    n = len(rows[0][1])
-    if n not in (4, 5):
-        raise JudgmentSourceError(
-            f"{where(path, rows[0][0])}: {n} columns; sparse_feedback judgments have 4 (instruction, input, "
-            "response, score) or 5 (instruction, input, response1, response2, ranking)")
-    out = []
-    for line, cells in rows:
-        try:
-            if len(cells) != n:
-                raise BadRecord(f"{len(cells)} columns where the file's first row has {n}")
-            out.append(_sparse_row(cells, n) | {"line": line})
-        except BadRecord as bad:
-            raise JudgmentSourceError(f"{where(path, line)}: {bad} (sparse_feedback format)") from None
-    return out
-
-
 # -- reading ----------------------------------------------------------------------------------------------
 
 
@@ -291,28 +241,55 @@ def _detect_csv(path: Path, rows: list[tuple[int, list[str]]]) -> str:
         f"model_y (llmfao) or 4/5 columns without a header (sparse_feedback); the first row has {len(first)}")
 
 
+def _sparse_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([_row(**values) for values in rows])
+
+
+def _read_json(path: Path, fmt: str) -> tuple[pd.DataFrame, str]:
+    """A JSON file: FastChat records, sparse-feedback records by field name, or the pairs JSON."""
+    records, array = json_records(path, JudgmentSourceError)
+    if not records:
+        raise JudgmentSourceError(f"{display_path(path)}: the file holds no judgments")
+    first = records[0][1]
+    if fmt in ("auto", "sparse_feedback"):
+        if len(records) == 1 and not array and sparse_feedback.is_pairs_json(first):
+            return _sparse_frame(sparse_feedback.read_pairs_json(path, first, JudgmentSourceError)), \
+                "sparse_feedback"
+        if fmt == "sparse_feedback" or sparse_feedback.named_kind(first):
+            rows = sparse_feedback.read_named(path, records, JudgmentSourceError,
+                                              lambda n: where(path, n, array))
+            return _sparse_frame(rows), "sparse_feedback"
+    if fmt == "auto" and not (isinstance(first, dict) and _fastchat_kind(first)):
+        what = f"fields {sorted(map(str, first))[:12]}" if isinstance(first, dict) else type_name(first)
+        raise JudgmentSourceError(
+            f"{display_path(path)}: cannot tell the judgment format from the first record ({what}); "
+            "expected FastChat's 'judgment' (single) or 'g1_winner'/'g2_winner' (pairwise), sparse "
+            "feedback's 'instruction' with 'score' or 'ranking', or {prompt: {'sentences': [...]}}; pass "
+            "format=")
+    return pd.DataFrame(_read_fastchat(path, records, array)), "fastchat"
+
+
 def _read_file(path: Path, fmt: str) -> pd.DataFrame:
-    if path.suffix.lower() == ".csv":
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
         rows = csv_rows(path, JudgmentSourceError) if fmt != "llmfao" else []
         if fmt == "auto":
             fmt = _detect_csv(path, rows)
         if fmt == "fastchat":
             raise JudgmentSourceError(f"{display_path(path)}: fastchat judgments are JSON lines, not a CSV")
-        frame = _read_llmfao(path) if fmt == "llmfao" else pd.DataFrame(_read_sparse(path, rows))
+        frame = _read_llmfao(path) if fmt == "llmfao" else _sparse_frame(
+            sparse_feedback.read_csv(path, rows, JudgmentSourceError))
+    elif suffix == ".parquet":
+        if fmt not in ("auto", "sparse_feedback"):
+            raise JudgmentSourceError(f"{display_path(path)}: {fmt} judgments are not Parquet files (a "
+                                      "Parquet file is read as sparse_feedback ratings or rankings)")
+        records = sparse_feedback.parquet_records(path, JudgmentSourceError)
+        fmt, frame = "sparse_feedback", _sparse_frame(sparse_feedback.read_named(
+            path, records, JudgmentSourceError, lambda n: f"{display_path(path)}: row {n}"))
     else:
-        if fmt in ("llmfao", "sparse_feedback"):
-            raise JudgmentSourceError(f"{display_path(path)}: {fmt} judgments are CSV files")
-        records, array = json_records(path, JudgmentSourceError)
-        if not records:
-            raise JudgmentSourceError(f"{display_path(path)}: the file holds no judgments")
-        first = records[0][1]
-        if fmt == "auto" and not (isinstance(first, dict) and _fastchat_kind(first)):
-            what = f"fields {sorted(map(str, first))[:12]}" if isinstance(first, dict) else type_name(first)
-            raise JudgmentSourceError(
-                f"{display_path(path)}: cannot tell the judgment format from the first record ({what}); "
-                "expected FastChat's 'judgment' (single) or 'g1_winner'/'g2_winner' (pairwise); pass format=")
-        fmt = "fastchat"
-        frame = pd.DataFrame(_read_fastchat(path, records, array))
+        if fmt == "llmfao":
+            raise JudgmentSourceError(f"{display_path(path)}: llmfao judgments are CSV files")
+        frame, fmt = _read_json(path, fmt)
     frame = frame.reindex(columns=JUDGMENT_COLUMNS).assign(source_file=display_path(path), format=fmt)
     for col in _OBJECT_COLUMNS:  # a column the format lacks is None, not NaN
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
@@ -320,7 +297,7 @@ def _read_file(path: Path, fmt: str) -> pd.DataFrame:
 
 
 def read_judgments(path: str | Path, format: str = "auto") -> pd.DataFrame:
-    """Every judgment in a file, or in a folder's *.jsonl/*.json/*.csv files, as rows of `JUDGMENT_COLUMNS`.
+    """Every judgment in a file, or a folder's *.jsonl/*.json/*.csv/*.parquet files, as `JUDGMENT_COLUMNS`.
 
     judge, mode (single | pairwise), question_id (str), turn, model (single), model_a/model_b (pairwise),
     score (float, NaN without a valid rating), winner (model_a | model_b | tie, None without a verdict in
@@ -328,13 +305,14 @@ def read_judgments(path: str | Path, format: str = "auto") -> pd.DataFrame:
     parse of each order's letter, in its own shown order), recorded_score (NaN for FastChat's -1),
     recorded_winner (None for FastChat's "error"), prompt_name (FastChat's judge prompt), text_a/text_b
     (sparse_feedback response texts), model_a_id/model_b_id/worker (LLMFAO), source_file, line (1-based
-    line where the record starts; JSON arrays: record number), format.
+    line where the record starts; JSON arrays: record number; Parquet: row number; the pairs JSON: pair
+    number), format.
     Raises JudgmentSourceError for a missing path, an empty folder or file, an unknown format, a bad record.
     """
     if format not in JUDGMENT_FORMATS:
         raise JudgmentSourceError(f"{display_path(path)}: unknown judgment format {format!r}; expected one "
                                   f"of {', '.join(JUDGMENT_FORMATS)}")
-    files = source_files(path, (".jsonl", ".json", ".csv"), JudgmentSourceError)
+    files = source_files(path, (".jsonl", ".json", ".csv", ".parquet"), JudgmentSourceError)
     frames = [_read_file(f, format) for f in files]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return frame.astype({"turn": "int64", "line": "int64", "score": "float64", "recorded_score": "float64"})

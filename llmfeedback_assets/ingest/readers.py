@@ -338,7 +338,9 @@ def _array_units(text: str) -> Iterator[_Unit]:
                 return
             pos = nxt
             continue
-        if first_col is None and isinstance(value, dict) and "\n" in text[:start]:
+        # newlines[0] < start, not '"\n" in text[:start]': that copy per item made a one-line array of
+        # 300k records quadratic
+        if first_col is None and isinstance(value, dict) and newlines and newlines[0] < start:
             line_start = text.rfind("\n", 0, start) + 1
             if not text[line_start:start].strip():  # an object opening its own line sets the indent
                 first_col = start - line_start

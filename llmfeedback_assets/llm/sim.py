@@ -3,7 +3,9 @@
 A simulated responder answers a question by covering some of the question's "key points" (ten phrases
 derived from the question's text); how many it covers follows its latent quality, so every answer has a
 true score (the number of key points, 1..10) that anyone holding the question can recount. How much filler
-it adds follows its verbosity, and every simulated model opens in its own recognisable voice.
+it adds follows its verbosity, and every simulated model opens in its own recognisable voice. Its wording
+follows the true score, from vague and hedging to specific and structured, at equal length (see
+`_REGISTERS`), so an answer's text carries its quality as in real data.
 
 Simulated judges read the SAME rendered prompts a real judge gets and must answer in the same format a
 real judge would ("Rating: [[7]]", "[[A]]", JSON ...). Each task is recognised by a handler that its domain
@@ -43,6 +45,51 @@ _FILLER = ("It is worth keeping the wider picture in mind here.",
            "Some of these ideas overlap with one another.",
            "Each point could be expanded at much greater length.")
 
+# Register: real good and bad answers differ in wording as well as content (a weak answer hedges and
+# drifts, a strong one is specific and structured); DS2 curation needs embedding neighbours to share
+# quality. Register tiers run from vague (0) to expert (4); filler sentence j has the same word count in
+# every tier, so length still follows verbosity alone.
+_REGISTERS = (
+    ("Honestly I am not really sure what this is about.",
+     "Anyway, my cousin once asked something similar.",
+     "Maybe it depends, or maybe it does not matter much.",
+     "I forget the details, so this could be wrong anyway.",
+     "Whatever works for you is probably fine, I suppose.",
+     "Sorry, I cannot really say much more here.",
+     "Random thought: my tea went cold just now.",
+     "Honestly, it is all rather hard to tell anyway."),
+    ("This might be partly right, but I could be mistaken.",
+     "Possibly some of this applies, possibly not.",
+     "I think it probably depends on quite a few things.",
+     "There may be other factors too, though I am unsure.",
+     "It is possibly more complicated than this, who knows.",
+     "Hopefully some of this is useful to you.",
+     "I am not certain these points really apply.",
+     "You may want to double check this somewhere else."),
+    _FILLER,
+    ("First, every point here follows from what was asked for.",
+     "Second, these points fit together quite coherently.",
+     "Each claim here is accurate and addresses what was asked.",
+     "Together the points give a clear and full picture overall.",
+     "The reasoning is sound and every step is justified.",
+     "Overall, this answer covers all the key ground.",
+     "Each point is stated clearly and supported well.",
+     "It answers the question directly and with real detail."),
+    ("Precisely: each part of the task is met, in order.",
+     "Each step is verified against the specification.",
+     "Each point is defined, justified and then checked for errors.",
+     "Rigorous order: a definition, a proof, an example, a check.",
+     "Every claim here is exact and fully sourced, too.",
+     "In all, this is an exact, authoritative answer.",
+     "Edge cases and odd inputs are handled too.",
+     "Each next step is specific, actionable and fully measurable."),
+)
+# How the key points are introduced, by their number (1..10); four words each, from unsure to exact.
+_LEADS = ("Not sure, maybe something", "Hard to say; perhaps", "It might involve roughly",
+          "Possibly relevant here are", "Some relevant points are", "The main points are",
+          "The answer clearly involves", "Specifically, the answer covers", "Precisely, it rests on",
+          "Rigorously, it fully covers")
+
 N_POINTS = 10
 
 
@@ -75,14 +122,24 @@ def length_units(answer: str) -> float:
     return len(answer.split()) / 40.0
 
 
+def register_tier(k: int, rng: np.random.Generator) -> int:
+    """The register of one sentence of an answer covering k key points: k placed on the tier scale and
+    rounded at random to a neighbouring tier, so the register grows smoothly with k."""
+    pos = (k - 1) * (len(_REGISTERS) - 1) / (N_POINTS - 1)
+    low = int(pos)
+    return min(low + int(rng.random() < pos - low), len(_REGISTERS) - 1)
+
+
 def write_answer(spec: ModelSpec, question: str, rng: np.random.Generator) -> str:
+    """An answer covering k key points (k follows quality), in the register of k, padded by verbosity."""
     gt = spec.sim or SimResponderSpec()
     points = key_points(question)
     k = int(np.clip(round(gt.quality * N_POINTS + rng.normal(0.0, 1.0)), 1, N_POINTS))
     covered = sorted(rng.choice(N_POINTS, size=k, replace=False).tolist())
     n_filler = int(rng.poisson(0.5 + 6.0 * gt.verbosity))
-    body = "The key considerations are " + ", ".join(points[i] for i in covered) + "."
-    filler = " ".join(_FILLER[int(j)] for j in rng.integers(0, len(_FILLER), size=n_filler))
+    slots = rng.integers(0, len(_FILLER), size=n_filler).tolist()
+    body = f"{_LEADS[k - 1]} " + ", ".join(points[i] for i in covered) + "."
+    filler = " ".join(_REGISTERS[register_tier(k, rng)][j] for j in slots)
     return f"{opener_for(spec.name)} {body} {filler}".strip()
 
 

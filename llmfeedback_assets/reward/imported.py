@@ -1,7 +1,8 @@
 """Released sparse feedback as the reward loop's own feedback: an imported judge's `judgments` rows read from
-sparse-feedback ratings and rankings files (`judgment_sources`, see `ingest.judgments`) become its
-`feedback_ratings` (1–7) and `feedback_rankings` ((a)/(b)/equal) partitions, so the reward models train on
-them and `feedback_consistency` compares them, exactly as recorded and in the files' order.
+sparse-feedback ratings and rankings files (`judgment_sources`: CSV, JSON lines, Parquet or the reward-model
+pairs JSON, see `ingest.sparse_feedback`) become its `feedback_ratings` (1–7) and `feedback_rankings`
+((a)/(b)/equal) partitions, so the reward models train on them and `feedback_consistency` compares them,
+exactly as recorded and in the files' order.
 
 No Dagster here; the feedback assets call `imported_feedback` for an imported judge's partition.
 """

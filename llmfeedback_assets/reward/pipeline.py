@@ -351,14 +351,14 @@ def latest_models(wh: Warehouse, name: str | None = None) -> pd.DataFrame:
 
 def sample_candidates(gateway: Gateway, prompts: pd.DataFrame, config: Config
                       ) -> tuple[pd.DataFrame, RunStats | None]:
-    """`bestofn_samples`: every responder's `reward.n_samples` answers to every first turn at
+    """`bestofn_samples`: every responder's `reward.n` answers to every first turn at
     `reward.sample_temperature`. The sample index is part of the request key, so each sample is its own
     call (and a rerun pays for none)."""
-    if config.reward.n_samples < 1:
-        raise ConfigError(f"reward.n_samples must be >= 1, got {config.reward.n_samples} in {config.source}")
+    if config.reward.n < 1:
+        raise ConfigError(f"reward.n must be >= 1, got {config.reward.n} in {config.source}")
     temperature = config.reward.sample_temperature
     return generate_responses(gateway, turn1_prompts(prompts), config.responders,
-                              samples=config.reward.n_samples, temperature_for=lambda _category: temperature,
+                              samples=config.reward.n, temperature_for=lambda _category: temperature,
                               id_salt=("bestofn", f"temperature={temperature:g}"))
 
 

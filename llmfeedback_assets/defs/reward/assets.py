@@ -185,7 +185,7 @@ def rankings_reward_model(context, llmfeedback, config) -> dg.MaterializeResult:
 
 @dg.asset(group_name=GROUP, kinds=KINDS, deps=["prompts", "responses"],
           metadata=table_definition("bestofn_samples"),
-          description="Best-of-n candidates: every responder's reward.n_samples answers to every first "
+          description="Best-of-n candidates: every responder's reward.n answers to every first "
                       "turn at reward.sample_temperature (the sample index is part of the request key); "
                       "warns where all samples are identical.")
 @reward_step
@@ -197,11 +197,11 @@ def bestofn_samples(context, llmfeedback, config) -> dg.MaterializeResult:
     identical = pipeline.identical_sample_groups(frame)
     if identical:
         context.log.warning(
-            f"{identical} (prompt, responder) groups have {config.reward.n_samples} identical samples: "
+            f"{identical} (prompt, responder) groups have {config.reward.n} identical samples: "
             "best-of-n cannot choose there (reward.sample_temperature is "
             f"{config.reward.sample_temperature}; a greedy model repeats itself)")
     return dg.MaterializeResult(metadata=table_metadata(
-        "bestofn_samples", frame, n_samples=config.reward.n_samples, identical_sample_groups=identical,
+        "bestofn_samples", frame, n_samples=config.reward.n, identical_sample_groups=identical,
         sample_temperature=config.reward.sample_temperature,
         failed_samples=int((frame["status"] != "ok").sum()), **(stats.as_metadata() if stats else {})))
 
