@@ -74,6 +74,7 @@ def cmd_run(args) -> int:
     if args.config:
         os.environ["LLMFEEDBACK_CONFIG"] = str(Path(args.config).resolve())
     config = load_config()
+    _database(config)
     config.check_secrets()
     instance = _instance()
     sync_judge_partitions(instance, config.judge_partitions)
@@ -104,24 +105,67 @@ def _is_judge_partitioned(defs, keys) -> bool:
     return getattr(pdef, "name", None) == JUDGE_PARTITIONS_NAME
 
 
-def cmd_leaderboard(args) -> int:
-    from .analysis.pipeline import POOLED
+def _database(config, *, must_exist: bool = False):
+    """The config's warehouse, announced on the command's first line; a database that does not exist yet is
+    said out loud (a config outside data/config/ resolves `database` against its own folder)."""
     from .warehouse import Warehouse
 
+    path = config.database_path
+    new = not path.exists()
+    print(f"database: {path}" + (" (new)" if new else ""), flush=True)
+    if new:
+        print(f"warning: {path} does not exist yet{'' if must_exist else ': starting an empty database'} "
+              f"(config {config.source}; relative paths resolve against {config.root})", file=sys.stderr)
+    return None if new and must_exist else Warehouse(path)
+
+
+def board_name(boards: list[str], name: str | None) -> str | None:
+    """The stored board a user means: pooled by default, a judge, or a source by its configured name
+    (`crowd` for `crowd (external)`, `gpt-4` for `gpt-4 (imported)`)."""
+    from .analysis.pipeline import POOLED
+
+    if name in (None, "pooled", POOLED):
+        return POOLED if POOLED in boards else None
+    for candidate in (name, f"{name} (external)", f"{name} (imported)"):
+        if candidate in boards:
+            return candidate
+    return None
+
+
+def cmd_leaderboard(args) -> int:
+    from .analysis.pipeline import POOLED
+
     config = load_config(os.environ.get("LLMFEEDBACK_CONFIG") if args.config is None else args.config)
-    wh = Warehouse(config.database_path)
-    judge = getattr(args, "judge", None)
-    board = wh.table("leaderboard", "WHERE judge_model = ? ORDER BY rank, bt_score DESC", [judge or POOLED])
-    if board.empty:
+    wh = _database(config, must_exist=True)
+    if wh is None:
+        print("no leaderboard: run `make run` (or `llmfeedback run`) first", file=sys.stderr)
+        return 1
+    counts = wh.query("SELECT judge_model, count(*) AS n FROM leaderboard GROUP BY 1 "
+                      "ORDER BY judge_model <> ?, judge_model", [POOLED])  # pooled first
+    boards = counts["judge_model"].tolist()
+    if getattr(args, "list", False):
+        for r in counts.itertuples(index=False):
+            print(f"{'pooled' if r.judge_model == POOLED else r.judge_model}\t{r.n} models")
+        return 0 if boards else 1
+    if not boards:
         print("the leaderboard is empty: run `make run` first")
         return 1
+    judge = getattr(args, "judge", None)
+    chosen = board_name(boards, judge)
+    if chosen is None:
+        shown = ", ".join("pooled" if b == POOLED else repr(b) for b in boards)
+        print(f"no leaderboard for {judge!r}; stored boards: {shown} (`llmfeedback leaderboard --list`)",
+              file=sys.stderr)
+        return 1
+    board = wh.table("leaderboard", "WHERE judge_model = ? ORDER BY rank, bt_score DESC", [chosen])
     shown = board[["rank", "model", "bt_score", "bt_low", "bt_high", "elo", "win_rate_adjusted",
                    "mean_score_turn1", "mean_score_turn2", "n_comparisons", "true_quality"]]
     sim = bool(board["simulated"].all())
-    print(f"\nLeaderboard ({judge or 'all judges pooled'}) from {wh.path}"
+    title = "all judges pooled" if chosen == POOLED else chosen
+    print(f"\nLeaderboard ({title}) from {wh.path}"
           + (" -- SIMULATED models and judges (offline simulator)" if sim else ""))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    _print_mt_bench(wh, judge)
+    _print_mt_bench(wh, None if chosen == POOLED else chosen)
     return 0
 
 
@@ -144,10 +188,12 @@ def cmd_estimate_cost(args) -> int:
     from .judging import plan_judgments
     from .judging.spine import judge_options
     from .llm.cost import estimate_cost, format_estimate
-    from .warehouse import Warehouse
 
     config = load_config(args.config)
-    wh = Warehouse(config.database_path)
+    wh = _database(config, must_exist=True)
+    if wh is None:
+        print("no stored responses yet: materialize `responses` first (make run or the UI)")
+        return 1
     prompts, responses = wh.table("prompts"), wh.table("responses")
     if responses.empty:
         print("no stored responses yet: materialize `responses` first (make run or the UI)")
@@ -169,20 +215,27 @@ def cmd_synth_cost(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmfeedback", description=__doc__.splitlines()[0])
-    parser.add_argument("--config",
-                        help="config YAML (default $LLMFEEDBACK_CONFIG or data/config/llmfeedback.yaml)")
+    config_help = "config YAML (default $LLMFEEDBACK_CONFIG or data/config/llmfeedback.yaml)"
+    parser.add_argument("--config", help=config_help)
+    # --config is accepted after the subcommand too; SUPPRESS keeps a value given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("run", help="materialize the whole graph and print the leaderboard").set_defaults(
-        fn=cmd_run)
-    sub.add_parser("sync-partitions",
+    sub.add_parser("run", parents=[common], help="materialize the whole graph and print the leaderboard"
+                   ).set_defaults(fn=cmd_run)
+    sub.add_parser("sync-partitions", parents=[common],
                    help="register configured judges as judge_model partitions").set_defaults(fn=cmd_sync)
-    lb = sub.add_parser("leaderboard", help="print a stored leaderboard")
-    lb.add_argument("--judge", help="one judge's leaderboard (default: pooled)")
+    lb = sub.add_parser("leaderboard", parents=[common], help="print a stored leaderboard")
+    lb.add_argument("--judge",
+                    help="one judge's board, or a source's by its configured name (default: pooled)")
+    lb.add_argument("--list", action="store_true", help="list the stored boards")
     lb.set_defaults(fn=cmd_leaderboard)
-    est = sub.add_parser("estimate-cost", help="price judging the stored responses before any call")
+    est = sub.add_parser("estimate-cost", parents=[common], help="price judging the stored responses before "
+                         "any call")
     est.add_argument("--judge", help="one judge (default: every configured judge)")
     est.set_defaults(fn=cmd_estimate_cost)
-    sub.add_parser("estimate-synth-cost", help="price the planned persona conversations before any call"
+    sub.add_parser("estimate-synth-cost", parents=[common],
+                   help="price the planned persona conversations before any call"
                    ).set_defaults(fn=cmd_synth_cost)
     args = parser.parse_args(argv)
     try:
