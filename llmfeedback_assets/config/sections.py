@@ -351,6 +351,8 @@ class CurationConfig(_Strict):
     target_size: int = 1000
     embedding_model: str | None = Field(None, description="sentence-embedding model path; default MiniLM")
     seed: int = 0
+    # answers to one instruction are never each other's neighbours (DS2 assumes one answer per instruction)
+    neighbours_from_other_instructions: bool = True
 
 
 class RewardConfig(_Strict):

@@ -36,6 +36,9 @@ Known departures from the reference code (UCSC-REAL/DS2 on Docta), all deliberat
   < 0.2, so curated scores do not change).
 - Classes that no row has are left out of the HOC solve: their row of T is reported as the identity and
   their clean prior as 0 (not identifiable from data that never shows them).
+- With `groups` (the pipeline passes the instruction's id unless curation.neighbours_from_other_instructions
+  is off), answers to one instruction are never each other's neighbours; a pool with one answer per
+  instruction is unaffected.
 """
 
 from __future__ import annotations
@@ -210,7 +213,7 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
            detection_epochs: int = 51, detection_sample_size: int = 50_000, k: int = 10, rare_k: int = 10,
            confidence_threshold: float = 0.5, duplicates: str = "collapse", missing: str = "error",
            out_of_range: str = "error", knn_precision: str = "auto", device: str | None = None,
-           progress=None) -> CurationResult:
+           groups=None, progress=None) -> CurationResult:
     """Curate noisy quality scores (ints in [0, num_classes)) given one embedding row per score.
 
     Bad input:
@@ -223,6 +226,10 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
       score (-1 where it is missing), confidence 0, never flagged, rare score NaN, `used` False.
     - `out_of_range`: scores outside [0, num_classes) raise unless out_of_range="clip".
     - Fewer rows than the neighbourhoods need, or a single score class, raise CurationInputError.
+    `groups`: optional label per row (e.g. the instruction's id): rows of one group are never each other's
+    neighbours. DS2 assumes one answer per instruction; with several (one per responder), same-instruction
+    answers are each other's nearest neighbours through the instruction's words whatever their quality, and
+    their votes pull every answer towards the instruction's average score.
     `progress`: optional callable(str) for log lines (the asset passes its logger).
     """
     import torch  # here, not at import: `import llmfeedback_assets.definitions` must not load torch
@@ -306,6 +313,22 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
     if missing_classes:
         notes.append(f"classes {missing_classes} never occur: their T row is the identity, clean prior 0")
 
+    gp = None
+    if groups is not None:
+        codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)[1].ravel()
+        if len(codes) != n:
+            raise CurationInputError(f"groups has {len(codes)} labels for {n} rows")
+        gp = codes[points]
+        largest = int(np.bincount(gp).max())
+        if largest == 1:
+            gp = None  # one row per group: nothing to exclude
+        elif int(0.9 * n_points) - largest < max(k, rare_k):
+            notes.append(f"too few groups to keep a point's own group ({largest} rows) out of its "
+                         "neighbours: groups ignored")
+            gp = None
+        else:
+            notes.append(f"neighbours come from other groups only ({int(gp.max()) + 1} groups, up to "
+                         f"{largest} rows each)")
     xp = torch.from_numpy(x[points])
     rng = np.random.default_rng(seed)
     m_hoc = int(min(hoc_sample_size, int(0.9 * n_points)))
@@ -317,7 +340,7 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
 
     t = time.perf_counter()
     log(f"neighbour graph: {n_points} points x {width} neighbours")
-    graph = knn.knn_graph(xp, width, precision=knn_precision, device=device)
+    graph = knn.knn_graph(xp, width, precision=knn_precision, device=device, groups=gp)
     timings["knn_graph_s"] = time.perf_counter() - t
 
     # 1. HOC consensus over random samples
@@ -333,7 +356,7 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
         sample = rng.choice(n_points, m_hoc, replace=False)
         member[:] = False
         member[sample] = True
-        nbr, _, b = knn.neighbors_in_sample(graph, xp, sample, 2, member)
+        nbr, _, b = knn.neighbors_in_sample(graph, xp, sample, 2, member, groups=gp)
         brute_rows += b
         c3 += hoc.consensus_counts(yc[sample], yc[nbr[:, 0]], yc[nbr[:, 1]], kc)
     c3 /= hoc_rounds
@@ -362,7 +385,7 @@ def curate(embeddings, scores, num_classes: int, seed: int = 0, *,
         sample = rng.choice(n_points, m_det, replace=False)
         member[:] = False
         member[sample] = True
-        nbr, sims, b = knn.neighbors_in_sample(graph, xp, sample, k - 1, member)
+        nbr, sims, b = knn.neighbors_in_sample(graph, xp, sample, k - 1, member, groups=gp)
         brute_rows += b
         flagged_local, winner = _simifeat_rank(y[sample], y[nbr], sims.astype(np.float64), noise_rate,
                                                num_classes)

@@ -140,6 +140,7 @@ def knn_graph(
     block_rows: int = 1024,
     candidates: int | None = None,
     device: str | None = None,
+    groups: np.ndarray | None = None,
 ) -> KnnGraph:
     """Exact top-`n_neighbors` cosine neighbours of every row of `x` (rows must be L2-normalised).
 
@@ -149,13 +150,17 @@ def knn_graph(
     candidates: shortlist length on the bf16 path (default n_neighbors + max(16, n_neighbors // 2)). Rows
     the certificate rejects get a second bf16 pass with a 4x longer shortlist, and those it still rejects
     an fp32 pass.
+    groups: optional label per row; rows of one group are never each other's neighbours (answers to one
+    instruction share its words, not their quality). Uses the fp32 path.
     """
     dev = torch.device(device or "cpu")
     xt = torch.as_tensor(x, dtype=torch.float32).to(dev).contiguous()
     n, dim = xt.shape
     if n < 2:
         raise ValueError(f"a neighbour graph needs at least 2 rows, got {n}")
-    k = int(min(n_neighbors, n - 1))
+    g = None if groups is None else torch.as_tensor(np.asarray(groups), device=dev)
+    largest = 1 if g is None else int(torch.unique(g, return_counts=True)[1].max())
+    k = int(min(n_neighbors, n - largest))
     if k < 1:
         raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
     if precision not in ("auto", "fp32", "bf16"):
@@ -165,8 +170,8 @@ def knn_graph(
     if n_cand < k:
         raise ValueError(f"candidates ({candidates}) must be >= n_neighbors ({k})")
     # bf16 pays off only when the products dominate, i.e. for wide embeddings; topk costs the same either way
-    use_bf16 = precision == "bf16" or (
-        precision == "auto" and bf16_matmul_is_fast(dev) and n >= 8192 and dim >= 128 and n_cand < n - 1)
+    use_bf16 = g is None and (precision == "bf16" or (
+        precision == "auto" and bf16_matmul_is_fast(dev) and n >= 8192 and dim >= 128 and n_cand < n - 1))
 
     indices = np.empty((n, k), dtype=np.int32 if n < 2 ** 31 else np.int64)
     sims = np.empty((n, k), dtype=np.float32)
@@ -205,6 +210,9 @@ def knn_graph(
                 else:  # contiguous row range
                     torch.mm(xt[chunk[0]:chunk[-1] + 1], xt.T, out=block)
                     _mask_self(block, int(chunk[0]))
+                if g is not None:
+                    block.masked_fill_(g[torch.as_tensor(chunk, device=dev)][:, None] == g[None, :],
+                                       float("-inf"))
                 vals, idx = block.topk(k, dim=1, sorted=False)
                 vals, order = vals.sort(dim=1, descending=True)
                 indices[chunk] = idx.gather(1, order).cpu().numpy()
@@ -220,9 +228,10 @@ def knn_graph(
 
 
 def brute_force_in_sample(x: torch.Tensor, rows: np.ndarray, sample: np.ndarray, k: int,
-                          member: np.ndarray | None = None, block_rows: int = 1024
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k neighbours of points `rows` among points `sample` (fp32, self excluded): global indices, sims.
+                          member: np.ndarray | None = None, block_rows: int = 1024,
+                          groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k neighbours of points `rows` among points `sample` (fp32, self and, with `groups`, its group
+    excluded): global indices, sims.
 
     Few rows (the usual case) are compared with every point and non-members masked out, which avoids
     copying the sample's embeddings; many rows are compared with the gathered sample only."""
@@ -240,6 +249,9 @@ def brute_force_in_sample(x: torch.Tensor, rows: np.ndarray, sample: np.ndarray,
                 block = x[chunk] @ x.T
                 block.masked_fill_(outside, float("-inf"))
                 block[torch.arange(chunk.numel(), device=x.device), chunk] = float("-inf")
+                if groups is not None:
+                    g = torch.as_tensor(np.asarray(groups), device=x.device)
+                    block.masked_fill_(g[chunk][:, None] == g[None, :], float("-inf"))
                 vals, idx = block.topk(k, dim=1)
                 out_idx[s:s + chunk.numel()] = idx.cpu().numpy()
                 out_sim[s:s + chunk.numel()] = vals.cpu().numpy()
@@ -255,6 +267,10 @@ def brute_force_in_sample(x: torch.Tensor, rows: np.ndarray, sample: np.ndarray,
             if has.size:
                 block[torch.as_tensor(has, device=x.device), torch.as_tensor(own[has], device=x.device)] = (
                     float("-inf"))
+            if groups is not None:
+                g = np.asarray(groups)
+                same = torch.as_tensor(g[chunk][:, None] == g[sample][None, :], device=x.device)
+                block.masked_fill_(same, float("-inf"))
             vals, idx = block.topk(k, dim=1)
             out_idx[s:s + chunk.size] = sample[idx.cpu().numpy()]
             out_sim[s:s + chunk.size] = vals.cpu().numpy()
@@ -262,8 +278,10 @@ def brute_force_in_sample(x: torch.Tensor, rows: np.ndarray, sample: np.ndarray,
 
 
 def neighbors_in_sample(graph: KnnGraph, x: torch.Tensor, sample: np.ndarray, k: int,
-                        member: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """The k nearest neighbours of each sampled point among the OTHER sampled points.
+                        member: np.ndarray | None = None, groups: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, int]:
+    """The k nearest neighbours of each sampled point among the OTHER sampled points (outside its group,
+    with `groups`, as the graph was built).
 
     Returns (indices (m, k) global, sims (m, k), number of rows answered by brute force). Exact: rows whose
     graph list has fewer than k sample members are searched against the whole sample.
@@ -283,7 +301,7 @@ def neighbors_in_sample(graph: KnnGraph, x: torch.Tensor, sample: np.ndarray, k:
     sims = graph.sims[sample][keep].reshape(-1, k)
     rows = np.flatnonzero(short)
     if rows.size:
-        b_idx, b_sim = brute_force_in_sample(x, sample[rows], sample, k, member)
+        b_idx, b_sim = brute_force_in_sample(x, sample[rows], sample, k, member, groups=groups)
         idx[rows] = b_idx
         sims[rows] = b_sim
     return idx, sims, int(rows.size)

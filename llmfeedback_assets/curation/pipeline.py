@@ -260,8 +260,9 @@ def curate_judge(wh: Warehouse, config: Config, judge: str, progress=None) -> Cu
             f"curated_scores[{judge}]: {int(missing.sum())} of {len(rows)} scored examples have no embedding "
             f"for model {label!r} ({backbone}); materialize `embeddings` first (the examples changed since)")
     try:
+        groups = rows["prompt_id"].to_numpy() if config.curation.neighbours_from_other_instructions else None
         result = curate(x, rows["score_class"].astype(int).to_numpy(), **options_from_config(config.curation),
-                        progress=progress)
+                        groups=groups, progress=progress)
     except CurationInputError as exc:
         return _empty_outcome(f"{judge}: {exc}", len(rows), unscored)
     ids = rows["response_id"].to_numpy()

@@ -205,6 +205,43 @@ def test_neighbors_in_sample_exact_including_fallback(small_cloud):
         assert (brute > 0) == expect_fallback
 
 
+def _brute_topk_other_groups(xn, rows, pool, k, groups):
+    sims = xn[rows] @ xn[pool].T
+    sims[(pool[None, :] == rows[:, None]) | (groups[pool][None, :] == groups[rows][:, None])] = -np.inf
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return pool[order], np.take_along_axis(sims, order, axis=1)
+
+
+def test_groups_keep_a_point_s_own_group_out_of_its_neighbours(small_cloud):
+    """Answers to one instruction (a group) are never each other's neighbours, in the graph and in the
+    brute-force fallback of a sample, and otherwise the neighbours are exact."""
+    xn = small_cloud
+    n = xn.shape[0]
+    groups = np.arange(n) // 5  # five answers per instruction, as with five responders
+    g = knn.knn_graph(xn, 12, precision="bf16", groups=groups)  # groups take the fp32 path
+    assert g.precision == "fp32" and not (groups[g.indices] == groups[:, None]).any()
+    idx, sims = _brute_topk_other_groups(xn, np.arange(n), np.arange(n), 12, groups)
+    assert np.allclose(g.sims, sims, atol=1e-5) and (g.indices == idx).mean() > 0.999
+    sample = np.random.default_rng(1).choice(n, n // 2, replace=False)
+    want_idx, want_sims = _brute_topk_other_groups(xn, sample, sample, 9, groups)
+    narrow = knn.knn_graph(xn, 12, precision="fp32", groups=groups)
+    got_idx, got_sims, brute = knn.neighbors_in_sample(narrow, torch.from_numpy(xn), sample, 9, groups=groups)
+    assert brute > 0 and np.allclose(got_sims, want_sims, atol=1e-5) and (got_idx == want_idx).mean() > 0.999
+
+
+def test_curate_with_groups_notes_them_and_ignores_singletons(small_data):
+    x, noisy = small_data
+    n = len(noisy)
+    grouped = curate(x, noisy, 3, seed=0, **FAST, groups=np.arange(n) // 4)
+    assert any("other groups only" in note for note in grouped.notes)
+    alone = curate(x, noisy, 3, seed=0, **FAST, groups=[f"p{i}" for i in range(n)])
+    plain = curate(x, noisy, 3, seed=0, **FAST)
+    assert np.array_equal(alone.curated_scores, plain.curated_scores)
+    assert not any("groups" in note for note in alone.notes)
+    with pytest.raises(CurationInputError, match="groups has 3 labels"):
+        curate(x, noisy, 3, **FAST, groups=[1, 2, 3])
+
+
 def test_graph_width_meets_the_tail_probability():
     from scipy.stats import binom
 
