@@ -1,4 +1,5 @@
-"""`llmfeedback` command line: run the whole graph, sync judge partitions, print the leaderboard.
+"""`llmfeedback` command line: run the whole graph, sync judge partitions, print the leaderboard, show
+judgments side by side.
 
 `llmfeedback run` materializes the graph in stages (unpartitioned inputs, every judge partition, then
 the analysis assets) against the persistent instance in $DAGSTER_HOME, the same instance `dagster dev`
@@ -206,6 +207,24 @@ def cmd_estimate_cost(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    """Judgments side by side: question, answers, verdict or grade, the judge's reply (analysis/show.py)."""
+    import shutil
+
+    from .analysis.judgment_view import Filters
+    from .analysis.show import show
+
+    config = load_config(args.config)
+    wh = _database(config, must_exist=True)
+    if wh is None:
+        print("no judgments: run `make run` (or `llmfeedback run`) first", file=sys.stderr)
+        return 1
+    filters = Filters(prompt=args.prompt, model=args.model, judge=args.judge, disagree=args.disagree)
+    text, matched = show(wh, filters, args.limit, args.width or shutil.get_terminal_size((120, 40)).columns)
+    print(text, file=sys.stdout if matched else sys.stderr)
+    return 0 if matched else 1
+
+
 def cmd_synth_cost(args) -> int:
     from .synth import estimate_synth_cost, format_synth_cost
 
@@ -234,6 +253,18 @@ def main(argv: list[str] | None = None) -> int:
                          "any call")
     est.add_argument("--judge", help="one judge (default: every configured judge)")
     est.set_defaults(fn=cmd_estimate_cost)
+    show = sub.add_parser("show", parents=[common], help="print judgments side by side: question, answers, "
+                          "verdict and the judge's reply")
+    show.add_argument("--prompt", help="a prompt id (or its first characters), the file's question id, or "
+                                       "text in the question")
+    show.add_argument("--model", help="judgments of this responder's answers")
+    show.add_argument("--judge", help="judgments by this judge (an imported judge by its configured name)")
+    show.add_argument("--disagree", choices=["judges", "orders"],
+                      help="judges: pairs on which judges disagree; orders: pairwise judgments whose two "
+                           "orders disagree")
+    show.add_argument("--limit", type=int, default=10, help="judgments printed (default 10; 0 prints all)")
+    show.add_argument("--width", type=int, help="characters per line (default: the terminal's)")
+    show.set_defaults(fn=cmd_show)
     sub.add_parser("estimate-synth-cost", parents=[common],
                    help="price the planned persona conversations before any call"
                    ).set_defaults(fn=cmd_synth_cost)

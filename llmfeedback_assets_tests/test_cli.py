@@ -41,6 +41,7 @@ def test_llmfeedback_run_materializes_everything_and_prints_the_leaderboard(tmp_
         assert wh.count(table) > 0, table
     assert set(wh.query("SELECT DISTINCT judge_model FROM judgments")["judge_model"]) == {"judge-clean",
                                                                                           "judge-noisy"}
+    assert (tmp_path / "data" / "exports" / "browser" / "index.html").stat().st_size > 10_000
 
 
 def test_dagster_cli_materializes_one_judge_partition(tmp_path):

@@ -4,6 +4,7 @@ import dagster as dg
 
 from ..config import Config
 from ..warehouse import table
+from .errors import one_line_failure
 from .resources import LLMFeedbackResource
 
 
@@ -20,6 +21,7 @@ def schema_check(name: str) -> dg.AssetChecksDefinition:
     """The DuckDB table has exactly the declared columns and types, in order."""
 
     @dg.asset_check(asset=name, name=f"{name}_schema", description=f"`{name}` matches its declared schema.")
+    @one_line_failure
     def _check(llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
         wh = llmfeedback.warehouse()
         wh.ensure_schema()

@@ -18,7 +18,7 @@ import os
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from ..config import Config, load_config
+from ..config import Config, ConfigError, load_config
 from ..llm import Gateway, RunStats
 from ..llm.claims import LEASE_S
 from ..llm.journal import HOST, process_gone, process_start_time
@@ -44,11 +44,19 @@ class LLMFeedbackResource(dg.ConfigurableResource):
         True, description="a multiprocess-executor step stops sending model requests, and marks its run "
                           "failed, when its run worker process dies")
     _config: Config | None = PrivateAttr(default=None)
+    _config_error: ConfigError | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._config = load_config(self.config_path)
+        # A bad config fails the first step body that reads it, where `one_line_failure` (defs/errors.py)
+        # shows its one line; raised here, Dagster would wrap it in a resource-initialization traceback.
+        try:
+            self._config = load_config(self.config_path)
+        except ConfigError as exc:
+            self._config_error = exc
 
     def load(self) -> Config:
+        if self._config_error is not None:
+            raise ConfigError(str(self._config_error)) from None
         return self._config if self._config is not None else load_config(self.config_path)
 
     def warehouse(self, config: Config | None = None) -> Warehouse:

@@ -286,6 +286,8 @@ def _judgment_row(partition: str, r, pid: str, turn: int, ra, rb) -> dict:
         "request_key_swapped": None, "source": where, "prompt_name": prompt_name or "imported",
         "raw": _none(r.raw), "recorded_score": _none(r.recorded_score),
         "recorded_winner": None if single else _none(r.recorded_winner),
+        "explanation": _none(r.explanation),
+        "explanation_swapped": None if single else _none(r.explanation_swapped),
     }
 
 

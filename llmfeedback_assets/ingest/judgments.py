@@ -45,7 +45,7 @@ from .records import BadRecord, display_path, storable_text, type_name
 JUDGMENT_COLUMNS = ["judge", "mode", "question_id", "turn", "model", "model_a", "model_b", "score", "winner",
                     "raw", "raw_swapped", "verdict_ab", "verdict_ba", "recorded_score", "recorded_winner",
                     "prompt_name", "text_a", "text_b", "model_a_id", "model_b_id", "worker", "source_file",
-                    "line", "format"]
+                    "line", "format", "explanation", "explanation_swapped"]
 JUDGMENT_FORMATS = ("auto", "fastchat", "llmfao", "sparse_feedback")
 _OBJECT_COLUMNS = [c for c in JUDGMENT_COLUMNS if c not in ("turn", "score", "recorded_score", "line")]
 TIE_DELTA = 0.1  # FastChat: two single-answer ratings this close are a tie
@@ -124,7 +124,8 @@ def _fastchat_single(rec: dict, loc: str) -> dict:
     raw = _reply(rec, "judgment")
     return _row(judge=judge, mode="single", question_id=id_field(rec, "question_id"), turn=_turn(rec),
                 model=name_field(rec["model"], "model"), score=_or_nan(parse_rating(raw)[0]), raw=raw,
-                recorded_score=_recorded_score(rec.get("score"), "score"), prompt_name=prompt)
+                explanation=raw, recorded_score=_recorded_score(rec.get("score"), "score"),
+                prompt_name=prompt)
 
 
 def _or_nan(value: float | None) -> float:
@@ -147,7 +148,7 @@ def _fastchat_pair(rec: dict, loc: str) -> dict:
     if "g1_judgment" not in rec and "g2_judgment" not in rec:
         return _row(**values, winner=recorded)  # verdicts only: nothing of ours to parse
     raw, swapped = _reply(rec, "g1_judgment"), _reply(rec, "g2_judgment")
-    values.update(raw=raw, raw_swapped=swapped)
+    values.update(raw=raw, raw_swapped=swapped, explanation=raw, explanation_swapped=swapped)
     if "m1_score" in rec or "m2_score" in rec:
         # A single-answer prompt graded each model on its own (g1 = model_1, g2 = model_2); FastChat calls
         # ratings within TIE_DELTA a tie.
@@ -306,7 +307,8 @@ def read_judgments(path: str | Path, format: str = "auto") -> pd.DataFrame:
     recorded_winner (None for FastChat's "error"), prompt_name (FastChat's judge prompt), text_a/text_b
     (sparse_feedback response texts), model_a_id/model_b_id/worker (LLMFAO), source_file, line (1-based
     line where the record starts; JSON arrays: record number; Parquet: row number; the pairs JSON: pair
-    number), format.
+    number), format, explanation/explanation_swapped (the judge's written reply where the file carries one:
+    FastChat's judgment, g1_judgment, g2_judgment; a vote or a bare letter is no explanation).
     Raises JudgmentSourceError for a missing path, an empty folder or file, an unknown format, a bad record.
     """
     if format not in JUDGMENT_FORMATS:

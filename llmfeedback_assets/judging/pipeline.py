@@ -219,7 +219,9 @@ def _judgment_row(judge_model: str, plan: dict, results) -> dict:
            "response_a_id": plan["ra"], "response_b_id": plan["rb"], "score": None, "winner": None,
            "verdict_ab": None, "verdict_ba": None, "reference_used": plan["ref"],
            "request_key": first.request_key, "request_key_swapped": None, "source": "judged",
-           "prompt_name": plan["prompt_name"], "raw": None, "recorded_score": None, "recorded_winner": None}
+           "prompt_name": plan["prompt_name"], "raw": None, "recorded_score": None, "recorded_winner": None,
+           # the reply itself, beside the verdict read from it: the journal is a cache keyed by request
+           "explanation": first.text if first.ok else None, "explanation_swapped": None}
     if plan["mode"] == "single":
         score, status = parse.parse_rating(first.text if first.ok else None)
         row.update(score=score, parse_status=status)
@@ -228,5 +230,6 @@ def _judgment_row(judge_model: str, plan: dict, results) -> dict:
     v1, s1 = parse.parse_verdict(first.text if first.ok else None)
     v2, s2 = parse.parse_verdict(second.text if second.ok else None)
     row.update(verdict_ab=v1, verdict_ba=v2, winner=parse.combine_pairwise(v1, v2),
-               parse_status=s1 if s1 != parse.OK else s2, request_key_swapped=second.request_key)
+               parse_status=s1 if s1 != parse.OK else s2, request_key_swapped=second.request_key,
+               explanation_swapped=second.text if second.ok else None)
     return row

@@ -93,20 +93,34 @@ def test_incoming_files_are_ingested_and_bad_lines_recorded(instance, tmp_path, 
 
 def _schedule_ctx(instance):
     return dg.build_schedule_context(instance=instance, resources=RESOURCES,
+                                     repository_def=defs.get_repository_def(),
                                      scheduled_execution_time=datetime.datetime(2026, 11, 23, 2, 0))
 
 
-def test_nightly_schedule_backfills_only_stale_partitions(instance, project):
-    instance.add_dynamic_partitions("judge_model", ["judge-clean", "judge-noisy"])
+def _nightly(instance) -> dict[str, list[str]]:
+    result = nightly_judging(_schedule_ctx(instance))
+    if isinstance(result, dg.SkipReason):
+        return {}
+    assert all(r.run_key.startswith("nightly-2026-11-23-") for r in result)
+    return {r.partition_key: sorted(k.to_user_string() for k in r.asset_selection) for r in result}
+
+
+def test_nightly_schedule_reruns_every_stale_per_judge_asset(instance, project):
+    instance.add_dynamic_partitions("judge_model", ["judge-clean", "judge-noisy", "retired-judge"])
     _materialize(instance, UPSTREAM)
-    _materialize(instance, ["judgments"], "judge-clean")
-    ctx = _schedule_ctx(instance)
-    assert [r.partition_key for r in nightly_judging(ctx)] == ["judge-noisy"]
-    _materialize(instance, ["judgments"], "judge-noisy")
-    assert isinstance(nightly_judging(_schedule_ctx(instance)), dg.SkipReason)
-    _materialize(instance, ["responses"])  # inputs changed: both judges are stale again
-    assert sorted(r.partition_key for r in nightly_judging(_schedule_ctx(instance))) == [
-        "judge-clean", "judge-noisy"]
+    _materialize(instance, ["judgments", "feedback_ratings", "feedback_rankings"], "judge-clean")
+    rerun = ["feedback_rankings", "feedback_ratings", "judgments"]
+    # never materialized: judge-noisy's; quality and conversation judgments wait for their inputs
+    # (curation_examples, conversations); a removed judge never runs
+    assert _nightly(instance) == {"judge-noisy": rerun}
+    _materialize(instance, ["personas", "conversations"])
+    assert _nightly(instance) == {"judge-clean": ["conversation_judgments"],
+                                  "judge-noisy": sorted(["conversation_judgments", *rerun])}
+    _materialize(instance, ["conversation_judgments"], "judge-clean")
+    _materialize(instance, ["responses"])  # inputs changed: judgments and what reads them are stale again
+    assert _nightly(instance)["judge-clean"] == rerun
+    _materialize(instance, ["judgments"], "judge-clean")  # newer than its feedback partitions
+    assert _nightly(instance)["judge-clean"] == ["feedback_rankings", "feedback_ratings"]
 
 
 def _evaluate(*args, **kwargs):

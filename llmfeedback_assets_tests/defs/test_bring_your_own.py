@@ -94,6 +94,9 @@ def test_fastchat_import_reproduces_show_result_and_joins_the_tables(fastchat_pr
 
     imported = wh.table("judgments", "WHERE judge_model = ?", [JUDGE])
     assert imported["request_key"].isna().all() and imported["raw"].notna().all()
+    assert (imported["explanation"] == imported["raw"]).all()  # FastChat's judgment text is the reply
+    pairs = imported[imported["mode"] == "pairwise"]
+    assert len(pairs) and pairs["explanation_swapped"].notna().all()
     assert wh.count("llm_journal", "WHERE model = 'gpt-4'") == 0
 
     scores = wh.table("mt_bench_scores", "WHERE judge_model = ?", [JUDGE])

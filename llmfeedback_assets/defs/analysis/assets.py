@@ -1,11 +1,15 @@
-"""Leaderboards, external comparisons (human or other judges' votes) and judge agreement."""
+"""Leaderboards, external comparisons (human or other judges' votes), judge agreement and the HTML judgment
+browser."""
 
 import dagster as dg
 import pandas as pd
 
 from ... import ranking
+from ...analysis.browser import BROWSER_DIR, write_browser
 from ...analysis.pipeline import judge_agreement as compute_agreement
 from ...analysis.pipeline import leaderboards, load_judgment_inputs, mt_bench_tables, read_comparison_sources
+from ..automation import eager_over_judges, judge_coverage
+from ..errors import one_line_failure
 from ..metadata import KINDS, md_table, png_metadata, table_definition, table_metadata
 from ..resources import LLMFeedbackResource
 
@@ -17,6 +21,7 @@ POSITION_CONSISTENCY_WARN = 0.6
           description="External pairwise votes from `comparison_sources` (LLMFAO-style CSVs, MT-bench "
                       "judgment files), so a user's own human votes are ranked and compared with the LLM "
                       "judges.")
+@one_line_failure
 def comparisons(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     frame = read_comparison_sources(config)
@@ -27,14 +32,15 @@ def comparisons(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
 
 
 @dg.asset(group_name="analysis", kinds=KINDS, deps=["judgments", "sim_ground_truth", comparisons],
-          automation_condition=dg.AutomationCondition.eager(), metadata=table_definition("leaderboard"),
+          automation_condition=eager_over_judges(), metadata=table_definition("leaderboard"),
           description="Per judge and pooled (judge_model='__pooled__'): Bradley-Terry scores with bootstrap "
                       "95% intervals, Elo-scale ratings, adjusted win rates and mean single-answer grades "
                       "per turn; with the simulator, the latent quality and the rank correlation with it. "
                       "Beside it: MT-bench scores per turn, overall and per category with intervals "
                       "(`mt_bench_scores`, radar plot per judge) and FastChat's pairwise win rates "
                       "(`pairwise_win_rates`).")
-def leaderboard(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+@one_line_failure
+def leaderboard(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
     inputs = load_judgment_inputs(wh)
@@ -42,7 +48,8 @@ def leaderboard(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     mt_scores, win_rates, radars = mt_bench_tables(inputs, config)
     wh.replace_many({"leaderboard": board, "mt_bench_scores": mt_scores, "pairwise_win_rates": win_rates})
     pooled = board[board["judge_model"] == "__pooled__"]
-    md = {"summary": md_table(summary, len(summary), empty="no judgments")}
+    md = {"summary": md_table(summary, len(summary), empty="no judgments"),
+          **judge_coverage(context.instance, config, set(inputs.judgments["judge_model"]))}
     if len(pooled):
         md["leaderboard"] = dg.MetadataValue.md(ranking.leaderboard_markdown(pooled))
         md["plot"] = png_metadata(ranking.leaderboard_plot_png(pooled, "pooled judges"), "leaderboard")
@@ -59,7 +66,7 @@ def leaderboard(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
 
 
 @dg.asset(group_name="analysis", kinds=KINDS, deps=["judgments", comparisons],
-          automation_condition=dg.AutomationCondition.eager(), metadata=table_definition("judge_agreement"),
+          automation_condition=eager_over_judges(), metadata=table_definition("judge_agreement"),
           check_specs=[dg.AssetCheckSpec("position_consistency_per_judge", asset="judge_agreement",
                                          description=f"warns when a judge keeps fewer than "
                                                      f"{POSITION_CONSISTENCY_WARN:.0%} of verdicts when A "
@@ -67,19 +74,36 @@ def leaderboard(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
           description="Judge-vs-judge and judge-vs-human agreement per (prompt, turn, unordered pair) with "
                       "and without ties, Cohen's kappa and leaderboard correlations; position consistency "
                       "per judge in the `position_consistency` table.")
-def judge_agreement(llmfeedback: LLMFeedbackResource):
+@one_line_failure
+def judge_agreement(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource):
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
-    agreement, consistency = compute_agreement(wh.table("judgments", "WHERE parse_status = 'ok'"),
-                                               wh.table("external_comparisons"))
+    judged = wh.table("judgments", "WHERE parse_status = 'ok'")
+    agreement, consistency = compute_agreement(judged, wh.table("external_comparisons"))
     wh.replace_many({"judge_agreement": agreement, "position_consistency": consistency})
     low = consistency[consistency["consistency"] < POSITION_CONSISTENCY_WARN]
     yield dg.MaterializeResult(metadata=table_metadata(
         "judge_agreement", agreement,
-        position_consistency=md_table(consistency, len(consistency), empty="-")))
+        position_consistency=md_table(consistency, len(consistency), empty="-"),
+        **judge_coverage(context.instance, config, set(judged["judge_model"]))))
     yield dg.AssetCheckResult(
         check_name="position_consistency_per_judge", passed=low.empty, severity=dg.AssetCheckSeverity.WARN,
         metadata={f"consistency/{r.judge}": float(r.consistency) for r in consistency.itertuples()})
 
 
-analysis_assets = [comparisons, leaderboard, judge_agreement]
+@dg.asset(group_name="analysis", kinds={"duckdb", "html"}, deps=["prompts", "responses", "judgments"],
+          automation_condition=eager_over_judges(),
+          description="A static, self-contained HTML page, data/exports/browser/index.html, to read every "
+                      "judgment side by side: per question the answers, each judge's verdict or grade and "
+                      "its full reply; filters by judge, model and category and a 'disagreements only' "
+                      "switch (judges that disagree on a pair, or a judge whose two orders disagree). Opens "
+                      "from disk in any browser, without a server or network.")
+@one_line_failure
+def judgment_browser(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
+    config = llmfeedback.load()
+    summary = write_browser(llmfeedback.warehouse(config), config.resolve(BROWSER_DIR) / "index.html")
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(summary.path)),
+                                          **summary.as_metadata()})
+
+
+analysis_assets = [comparisons, leaderboard, judge_agreement, judgment_browser]

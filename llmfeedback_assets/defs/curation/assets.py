@@ -9,6 +9,8 @@ import dagster as dg
 
 from ...curation import pipeline, plots
 from ...ingest import read_sft_sources
+from ..automation import per_judge_eager
+from ..errors import one_line_failure
 from ..gpu import GPU_OP_TAGS, GPU_POOL
 from ..metadata import KINDS, md_table, png_metadata, table_definition, table_metadata
 from ..partitions import judge_model_partitions
@@ -25,6 +27,7 @@ strategy_partitions = dg.StaticPartitionsDefinition(list(pipeline.STRATEGIES))
                       "mapping; ids are content hashes, duplicates merge, bad rows land in `rejected_inputs` "
                       "with file, line and the field), or without one the responders' first-turn answers. "
                       "quality_scores, embeddings, curated_scores and selected_dataset read this table.")
+@one_line_failure
 def curation_examples(context: dg.AssetExecutionContext,
                       llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
@@ -48,11 +51,13 @@ def curation_examples(context: dg.AssetExecutionContext,
 
 @dg.asset(group_name="curation", kinds=KINDS, deps=[curation_examples],
           partitions_def=judge_model_partitions, metadata=table_definition("quality_scores"),
+          automation_condition=per_judge_eager(),
           description="One judge's quality rating of every example in curation_examples (Rarity, Complexity, "
                       "Informativeness, Overall rating, 1-10, as JSON); the overall rating compressed to "
                       "curation.num_classes classes (clip to [score_clip_low, score_clip_high], minus low). "
                       "Unparsed replies are kept with their parse_status and NULL scores, never zero. "
                       "Every judge in `judges` scores; a conversation-only judge's partition is empty.")
+@one_line_failure
 def quality_scores(context: dg.AssetExecutionContext,
                    llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
@@ -84,6 +89,7 @@ def quality_scores(context: dg.AssetExecutionContext,
                       "(instruction, answer) pair in the shared `embedding_store`, keyed by (backbone, text "
                       "hash): only pairs no step embedded before are embedded (frozen reward models on the "
                       "same backbone reuse them). Runs on the GPU when there is one.")
+@one_line_failure
 def embeddings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
@@ -103,6 +109,7 @@ def embeddings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResour
 
 @dg.asset(group_name="curation", kinds=KINDS, deps=[quality_scores, embeddings],
           partitions_def=judge_model_partitions, metadata=table_definition("curated_scores"),
+          automation_condition=per_judge_eager(),
           description="DS2 curation of one judge's parsed quality scores: the score transition matrix T "
                       "(`curation_transition`) and clean prior p (`curation_prior`), and per example the "
                       "suggested score, its confidence, the curated score (suggestion applied at confidence "
@@ -120,6 +127,7 @@ def embeddings(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResour
                       "quality: then T describes the neighbourhoods more than the judge. On the simulator "
                       "`sim_true_class_agreement_raw`/`_curated` give the share of examples whose score "
                       "class equals the true class before and after curation.")
+@one_line_failure
 def curated_scores(context: dg.AssetExecutionContext,
                    llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
@@ -158,6 +166,7 @@ def curated_scores(context: dg.AssetExecutionContext,
                       "first judge in `judges` with curated scores. "
                       "Written to the `selected_dataset` table and data/exports/selected/<strategy>.jsonl "
                       "(instruction/input/output).")
+@one_line_failure
 def selected_dataset(context: dg.AssetExecutionContext,
                      llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()

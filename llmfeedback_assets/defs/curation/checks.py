@@ -4,6 +4,7 @@ import dagster as dg
 
 from ...curation import pipeline
 from ..checks import parse_failure_result
+from ..errors import one_line_failure
 from ..partitions import judge_model_partitions
 from ..resources import LLMFeedbackResource
 
@@ -11,6 +12,7 @@ from ..resources import LLMFeedbackResource
 @dg.asset_check(asset="quality_scores", partitions_def=judge_model_partitions, blocking=True,
                 description="Share of quality-judge replies without a usable overall rating stays under "
                             "judging.max_parse_failure_rate.")
+@one_line_failure
 def quality_scores_parse_failure_rate(context: dg.AssetCheckExecutionContext,
                                       llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
     config = llmfeedback.load()
@@ -22,6 +24,7 @@ def quality_scores_parse_failure_rate(context: dg.AssetCheckExecutionContext,
 
 @dg.asset_check(asset="curated_scores", partitions_def=judge_model_partitions, blocking=True,
                 description="Every curated row has an embedding in the cache (same text hash and model).")
+@one_line_failure
 def curated_scores_have_embeddings(context: dg.AssetCheckExecutionContext,
                                    llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
     judge = context.partition_key

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ... import export
+from ..errors import one_line_failure
 from ..resources import LLMFeedbackResource
 
 
@@ -15,6 +16,7 @@ from ..resources import LLMFeedbackResource
                       "(score_1, score_2 = 100 - score_1, judge_model_name). Creates the schema if absent; "
                       "idempotent (stable ids, conflicts skipped), one transaction per batch of chats, and "
                       "every row records the backfill job (this run's id) that created it.")
+@one_line_failure
 def backfill_export(context: dg.AssetExecutionContext,
                     llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()

@@ -15,6 +15,8 @@ from ...config import Config
 from ...reward import pipeline
 from ...reward.imported import imported_feedback
 from ...warehouse import empty
+from ..automation import per_judge_eager
+from ..errors import one_line_failure
 from ..gpu import GPU_OP_TAGS, GPU_POOL
 from ..metadata import KINDS, md_table, png_metadata, table_definition, table_metadata
 from ..partitions import judge_model_partitions
@@ -29,7 +31,8 @@ Step = Callable[[dg.AssetExecutionContext, LLMFeedbackResource, Config], dg.Mate
 
 def reward_step(step: Step):
     """An asset body that runs only when the config asks for the reward loop; otherwise the materialization
-    records why it was skipped. The wrapper keeps the (context, llmfeedback) signature Dagster reads."""
+    records why it was skipped. The wrapper keeps the (context, llmfeedback) signature Dagster reads, and
+    fails with the one line of a configuration or input error (`one_line_failure`)."""
 
     def body(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
         config = llmfeedback.load()
@@ -40,7 +43,7 @@ def reward_step(step: Step):
         return step(context, llmfeedback, config)
 
     body.__name__, body.__doc__ = step.__name__, step.__doc__
-    return body
+    return one_line_failure(body)
 
 
 def _judge_feedback(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource, table: str, run
@@ -77,7 +80,8 @@ def _feedback_asset(table: str, run, description: str) -> dg.AssetsDefinition:
 
     @dg.asset(name=table, group_name=GROUP, kinds=KINDS, deps=["prompts", "responses", "judgments"],
               partitions_def=judge_model_partitions, metadata=table_definition(table),
-              description=description)
+              automation_condition=per_judge_eager(), description=description)
+    @one_line_failure
     def _asset(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
         return _judge_feedback(context, llmfeedback, table, run)
 

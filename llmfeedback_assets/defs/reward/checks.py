@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from ...reward import pipeline
+from ..errors import one_line_failure
 from ..resources import LLMFeedbackResource
 from .assets import CHANCE
 
@@ -24,6 +25,7 @@ def _beats_chance(llmfeedback: LLMFeedbackResource, name: str) -> dg.AssetCheckR
 @dg.asset_check(asset="ratings_reward_model", blocking=True,
                 description="The latest ratings reward model orders held-out preference pairs better than "
                             "chance.")
+@one_line_failure
 def ratings_reward_model_above_chance(llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
     return _beats_chance(llmfeedback, pipeline.RATINGS_MODEL)
 
@@ -31,6 +33,7 @@ def ratings_reward_model_above_chance(llmfeedback: LLMFeedbackResource) -> dg.As
 @dg.asset_check(asset="rankings_reward_model", blocking=True,
                 description="The latest rankings reward model orders held-out preference pairs better than "
                             "chance.")
+@one_line_failure
 def rankings_reward_model_above_chance(llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
     return _beats_chance(llmfeedback, pipeline.RANKINGS_MODEL)
 

@@ -11,6 +11,8 @@ from ...ingest.imports import build_prompt_table, import_answers
 from ...judging import generate_responses
 from ...judging.spine import judge_partition, response_frame
 from ...warehouse import empty
+from ..automation import per_judge_eager
+from ..errors import one_line_failure
 from ..metadata import KINDS, md_table, table_definition, table_metadata
 from ..partitions import judge_model_partitions
 from ..resources import LLMFeedbackResource
@@ -27,6 +29,7 @@ def reject_rows(rejected: list, asset: str) -> pd.DataFrame:
 @dg.asset(group_name="ingest", kinds=KINDS, metadata=table_definition("prompts"),
           description="Every prompt in the configured prompt sources; ids are content hashes, duplicates "
                       "merge. Bad lines land in `rejected_inputs` with file, line and reason.")
+@one_line_failure
 def prompts(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
@@ -51,6 +54,7 @@ def prompts(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource)
           description="Ground truth of the simulated models (latent quality, judge noise and biases), so the "
                       "pipeline's recovery of it can be measured. Empty when no simulated model is "
                       "configured.")
+@one_line_failure
 def sim_ground_truth(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     truth = ground_truth_table(config)
@@ -63,6 +67,7 @@ def sim_ground_truth(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
                       "turn "
                       "sees the earlier turns' answers) and every imported answer (answer_sources), labelled "
                       "with its file. Failed calls are kept with status 'failed' and the error.")
+@one_line_failure
 def responses(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
@@ -86,10 +91,11 @@ def responses(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResourc
 
 
 @dg.asset(group_name="judging", kinds=KINDS, deps=[prompts, responses], partitions_def=judge_model_partitions,
-          automation_condition=dg.AutomationCondition.eager(), metadata=table_definition("judgments"),
+          automation_condition=per_judge_eager(), metadata=table_definition("judgments"),
           description="One judge model's verdicts: single-answer grades 1-10 per turn (reference-guided "
                       "where a reference exists) and pairwise A/B/tie asked in both orders. Partitioned per "
                       "judge.")
+@one_line_failure
 def judgments(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     roles = config.judge_roles(context.partition_key)

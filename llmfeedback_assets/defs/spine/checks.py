@@ -3,11 +3,13 @@
 import dagster as dg
 
 from ..checks import parse_failure_result, schema_check
+from ..errors import one_line_failure
 from ..partitions import judge_model_partitions
 from ..resources import LLMFeedbackResource
 
 
 @dg.asset_check(asset="prompts", blocking=True, description="Prompt ids are unique and every turn has text.")
+@one_line_failure
 def prompts_unique_and_non_empty(llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
     wh = llmfeedback.warehouse()
     stats = wh.query("""
@@ -23,6 +25,7 @@ def prompts_unique_and_non_empty(llmfeedback: LLMFeedbackResource) -> dg.AssetCh
                 description="Share of judge replies that could not be parsed stays under "
                             "judging.max_parse_failure_rate; a judge that stops following the format is "
                             "caught.")
+@one_line_failure
 def judgments_parse_failure_rate(context: dg.AssetCheckExecutionContext,
                                  llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
     config = llmfeedback.load()
@@ -34,6 +37,7 @@ def judgments_parse_failure_rate(context: dg.AssetCheckExecutionContext,
 
 @dg.asset_check(asset="judgments", partitions_def=judge_model_partitions, blocking=True,
                 description="No judge graded its own responses (unless judging.allow_self_judging).")
+@one_line_failure
 def judgments_no_self_grading(context: dg.AssetCheckExecutionContext,
                               llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
     config = llmfeedback.load()

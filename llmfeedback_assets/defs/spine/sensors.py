@@ -4,7 +4,10 @@
   key, a cursor that survives restarts); judgments and leaderboards follow through declarative automation,
   and the gateway's journal makes the follow-up runs pay only for the new prompts.
 - `judge_models_sensor` keeps the judge_model partitions equal to the config.
-- `nightly_judging` backfills every judge partition that never materialized or whose inputs changed.
+- `nightly_judging` reruns, per configured judge, every per-judge asset that never materialized or whose
+  inputs changed.
+
+All three start running: a file dropped in the incoming folder is picked up without a visit to the UI.
 """
 
 import json
@@ -15,10 +18,10 @@ from ...ids import file_hash
 from ...ingest import display_path, incoming_files, read_prompt_file
 from ..partitions import JUDGE_PARTITIONS_NAME, judge_model_partitions, judge_partition_changes
 from ..resources import LLMFeedbackResource
-from .jobs import ingest_and_respond, judge_everything
+from .jobs import PER_JUDGE_ASSETS, ingest_and_respond, judge_everything, refresh_judge_partitions
 
 
-@dg.sensor(job=ingest_and_respond, minimum_interval_seconds=30,
+@dg.sensor(job=ingest_and_respond, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Watches the incoming folder (config `incoming_dir`); each new or changed file "
                        "triggers ingestion and responses. Files that fail to parse are reported in the tick "
                        "and land in `rejected_inputs`; they never block other files.")
@@ -68,24 +71,48 @@ def judge_models_sensor(context: dg.SensorEvaluationContext, llmfeedback: LLMFee
     )
 
 
-def stale_judge_partitions(instance: dg.DagsterInstance, judges: list[str]) -> list[str]:
-    """Judges whose partition never materialized, or materialized before the latest responses."""
-    done = instance.get_latest_storage_id_by_partition(
-        dg.AssetKey("judgments"), dg.DagsterEventType.ASSET_MATERIALIZATION)
-    latest = instance.fetch_materializations(dg.AssetKey("responses"), limit=1).records
-    inputs_at = latest[0].storage_id if latest else -1
-    return [j for j in judges if j not in done or done[j] < inputs_at]
+def stale_per_judge(instance: dg.DagsterInstance, asset_graph, judges: list[str]) -> dict[str, list[str]]:
+    """Per judge, the per-judge assets to rerun: never materialized, materialized before one of their
+    inputs, or downstream of one rerun in the same run. An asset whose input outside these assets never
+    materialized (e.g. quality_scores before curation_examples) cannot run and is left out."""
+    keys = {dg.AssetKey(k) for k in PER_JUDGE_ASSETS}
+    order = [k for k in asset_graph.toposorted_asset_keys if k in keys]
+    done = {k: instance.get_latest_storage_id_by_partition(k, dg.DagsterEventType.ASSET_MATERIALIZATION)
+            for k in order}
+    newest: dict[dg.AssetKey, int | None] = {}
+    for key in order:
+        for parent in asset_graph.get(key).parent_keys - keys:
+            records = instance.fetch_materializations(parent, limit=1).records
+            newest[parent] = records[0].storage_id if records else None
+    stale: dict[str, list[dg.AssetKey]] = {j: [] for j in judges}
+    for key in order:
+        parents = asset_graph.get(key).parent_keys
+        for judge in judges:
+            rerun = [p for p in parents if p in stale[judge]]  # run before this asset in the same run
+            stamps = [done[p].get(judge) if p in keys else newest[p] for p in parents if p not in rerun]
+            if None in stamps:  # an input that never materialized and is not rerun: it cannot run yet
+                continue
+            own = done[key].get(judge)
+            if own is None or rerun or any(s > own for s in stamps):
+                stale[judge].append(key)
+    return {j: [k.to_user_string() for k in ks] for j, ks in stale.items() if ks}
 
 
-@dg.schedule(cron_schedule="0 2 * * *", job=judge_everything, execution_timezone="UTC",
-             description="Nightly: backfill every judge partition whose inputs changed or that never "
-                         "materialized. Leaderboards and agreement follow by declarative automation.")
+@dg.schedule(cron_schedule="0 2 * * *", job=refresh_judge_partitions, execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Nightly: per configured judge, rerun every per-judge asset (judgments, quality "
+                         "scores, curated scores, feedback ratings and rankings, conversation judgments) "
+                         "whose inputs changed or that never materialized. Leaderboards and agreement follow "
+                         "by declarative automation.")
 def nightly_judging(context: dg.ScheduleEvaluationContext, llmfeedback: LLMFeedbackResource):
-    stale = stale_judge_partitions(context.instance, llmfeedback.load().judge_partitions)
+    registered = set(context.instance.get_dynamic_partitions(JUDGE_PARTITIONS_NAME))
+    judges = [j for j in llmfeedback.load().judge_partitions if j in registered]  # never a removed judge
+    stale = stale_per_judge(context.instance, context.repository_def.asset_graph, judges)
     if not stale:
-        return dg.SkipReason("every judge partition is up to date")
+        return dg.SkipReason("every per-judge asset of every configured judge is up to date")
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    return [dg.RunRequest(partition_key=j, run_key=f"nightly-{day}-{j}") for j in stale]
+    return [dg.RunRequest(partition_key=j, run_key=f"nightly-{day}-{j}",
+                          asset_selection=[dg.AssetKey(k) for k in keys]) for j, keys in stale.items()]
 
 
 spine_sensors = [new_prompt_files_sensor, judge_models_sensor]

@@ -4,6 +4,8 @@ import dagster as dg
 
 from ... import synth
 from ...warehouse import empty
+from ..automation import per_judge_eager
+from ..errors import one_line_failure
 from ..metadata import KINDS, md_table, table_definition, table_metadata
 from ..partitions import judge_model_partitions
 from ..resources import LLMFeedbackResource
@@ -13,6 +15,7 @@ from ..resources import LLMFeedbackResource
           description="Synthetic users: the configured personas plus `generate_num_personas` invented by the "
                       "persona model (invalid JSON is asked again, then recorded in `synth_rejected`), "
                       "deduplicated by description. One generic user when `use_personas` is false.")
+@one_line_failure
 def personas(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
     wh = llmfeedback.warehouse(config)
@@ -33,6 +36,7 @@ def personas(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource
                       "turns; two eval models drawn by sample_weight answer every user message; the user "
                       "replies to one answer. Messages are in `conversation_messages`. A failed call ends a "
                       "conversation as `partial` (kept, labelled, never counted as complete).")
+@one_line_failure
 def conversations(context: dg.AssetExecutionContext,
                   llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = llmfeedback.load()
@@ -55,12 +59,13 @@ def conversations(context: dg.AssetExecutionContext,
 
 
 @dg.asset(group_name="synth", kinds=KINDS, deps=[conversations], partitions_def=judge_model_partitions,
-          metadata=table_definition("conversation_judgments"),
+          metadata=table_definition("conversation_judgments"), automation_condition=per_judge_eager(),
           description="Per turn, one judge that is neither of the two eval models gives a 5-point "
                       "preference, mapped to 0-100 slider scores (score_2 = 100 - score_1). The judge of "
                       "each turn is chosen by synth.judge.choice_strategy (min_cost: cheapest by configured "
                       "price; random: seeded). Partitioned per judge model: a partition judges the turns "
                       "assigned to its judge.")
+@one_line_failure
 def conversation_judgments(context: dg.AssetExecutionContext,
                            llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     config = synth.with_judge_timeout(llmfeedback.load())
@@ -88,6 +93,7 @@ def conversation_judgments(context: dg.AssetExecutionContext,
           description="Dry run: the expected calls, tokens and dollars of the planned synthetic generation "
                       "(personas, conversations, judgments) from the config's counts and prices, before any "
                       "call. Also `llmfeedback estimate-synth-cost`.")
+@one_line_failure
 def cost_estimate(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
     frame = synth.estimate_synth_cost(llmfeedback.load())
     return dg.MaterializeResult(metadata={

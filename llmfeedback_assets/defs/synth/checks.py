@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ..errors import one_line_failure
 from ..metadata import md_table
 from ..partitions import judge_model_partitions
 from ..resources import LLMFeedbackResource
@@ -9,6 +10,7 @@ from ..resources import LLMFeedbackResource
 
 @dg.asset_check(asset="conversation_judgments", partitions_def=judge_model_partitions, blocking=True,
                 description="No turn was judged by one of its own two eval models.")
+@one_line_failure
 def conversation_judge_took_no_part(context: dg.AssetCheckExecutionContext,
                                     llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
     judge = context.partition_key
@@ -21,6 +23,7 @@ def conversation_judge_took_no_part(context: dg.AssetCheckExecutionContext,
 @dg.asset_check(asset="conversations", blocking=True,
                 description="Complete conversations hold exactly their planned turns, three messages per "
                             "turn; partial ones fewer turns and a reason.")
+@one_line_failure
 def conversations_consistent(llmfeedback: LLMFeedbackResource) -> dg.AssetCheckResult:
     bad = llmfeedback.warehouse().query("""
         SELECT c.conversation_id, c.status, c.n_turns, c.n_turns_planned, count(m.message_id) AS messages

@@ -62,9 +62,12 @@ JUDGMENTS = declare("judgments", "One judge model's verdicts: single grades and 
     ("request_key_swapped", "VARCHAR", "gateway request key of the swapped-order call (pairwise)"),
     ("source", "VARCHAR", "'judged' (asked through the gateway) or the imported file:line it was read from"),
     ("prompt_name", "VARCHAR", "judge prompt used: FastChat's name (single-v1, pair-math-v1, ...) or 'own'"),
-    ("raw", "VARCHAR", "an imported judge's raw reply (first order); judged replies are in llm_journal"),
+    ("raw", "VARCHAR", "an imported judge's raw reply or vote (first order); judged replies: explanation"),
     ("recorded_score", "DOUBLE", "the score the imported file itself recorded (FastChat's, NULL for -1)"),
     ("recorded_winner", "VARCHAR", "the winner the imported file itself recorded, next to ours"),
+    ("explanation", "VARCHAR", "the judge's full reply, its reasoning and verdict (pairwise: model_a shown "
+                               "first); NULL when the call failed or the file recorded no reply"),
+    ("explanation_swapped", "VARCHAR", "the judge's full reply with model_b shown first (pairwise)"),
 ], key="judgment_id", partition="judge_model")
 
 SIM_GROUND_TRUTH = declare("sim_ground_truth", "Latent quality and biases of every simulated model.", [
