@@ -21,6 +21,7 @@ from llmfeedback_assets.defs.resources import LLMFeedbackResource
 from llmfeedback_assets.defs.spine import spine_assets
 from llmfeedback_assets.llm import Gateway
 from llmfeedback_assets.warehouse import Warehouse, columns
+from llmfeedback_assets_tests.support.dagster_runs import latest_metadata
 from llmfeedback_assets_tests.support.project import write_config
 
 ASSETS = [*spine_assets, *analysis_assets, *curation_assets, *curation_checks]
@@ -37,14 +38,6 @@ def _materialize(instance, path, selection, partition=None, raise_on_error=True)
     return dg.materialize(ASSETS, selection=selection, partition_key=partition, instance=instance,
                           resources={"llmfeedback": LLMFeedbackResource(config_path=str(path))},
                           raise_on_error=raise_on_error)
-
-
-def _meta(instance, key: str, partition: str | None = None) -> dict:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key),
-                              asset_partitions=[partition] if partition else None),
-        limit=1).records
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
 def _checks(result) -> dict[str, bool]:
@@ -92,7 +85,7 @@ def test_curation_assets_end_to_end(instance, tmp_path):
     assert (good["parse_status"] == quality.OK).all()
     assert [quality.to_class(v) for v in good["overall"]] == good["score_class"].tolist()
     assert good["score_class"].nunique() >= 3
-    meta = _meta(instance, "quality_scores", "judge-noisy")
+    meta = latest_metadata(instance, "quality_scores", "judge-noisy")
     assert meta["parse_failure_rate"] == 0.05 and meta["sent"] == 57 and meta["cache_hits"] == 3
     assert sum(meta["score_histogram"].values()) == 57
 
@@ -103,13 +96,13 @@ def test_curation_assets_end_to_end(instance, tmp_path):
 
     # embeddings: each text once in the shared store, read back normalised, and a second run embeds nothing
     _materialize(instance, path, ["embeddings"])
-    meta = _meta(instance, "embeddings")
+    meta = latest_metadata(instance, "embeddings")
     assert (meta["new"], meta["cached"], meta["dim"]) == (60, 0, 384)
     assert meta["model"] == flow.DEFAULT_EMBEDDING_MODEL and meta["backbone"] == flow.embedding_backbone(cfg)
     x, missing = flow.load_vectors(wh, flow.load_examples(wh)["text_hash"].tolist(), meta["backbone"])
     assert not missing.any() and np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-4)
     _materialize(instance, path, ["embeddings"])
-    meta = _meta(instance, "embeddings")
+    meta = latest_metadata(instance, "embeddings")
     assert (meta["new"], meta["cached"]) == (0, 60) and wh.count("embedding_store") == 60
 
     # curated scores of the parsed rows; T and p in their own tables
@@ -128,7 +121,7 @@ def test_curation_assets_end_to_end(instance, tmp_path):
     prior = wh.table("curation_prior", "WHERE judge_model = 'judge-noisy'")
     assert len(prior) == 6 and abs(prior["clean_prior"].sum() - 1) < 1e-6
     assert np.allclose(prior["noisy_prior"], np.bincount(curated["score"], minlength=6) / 57)
-    meta = _meta(instance, "curated_scores", "judge-noisy")
+    meta = latest_metadata(instance, "curated_scores", "judge-noisy")
     for key in ("transition_matrix", "score_histogram"):
         assert meta[key].startswith("![") and "data:image/png;base64," in meta[key]
     assert "skipped" not in meta and meta["unscored_examples"] == 3
@@ -143,7 +136,7 @@ def test_curation_assets_end_to_end(instance, tmp_path):
     left_out = curated[~curated["response_id"].isin(ds2["response_id"])]
     assert ds2["curated_score"].min() >= left_out["curated_score"].max()  # whole buckets from the top
     assert set(ds2["response_id"]) != set(selected.loc[selected["strategy"] == "random", "response_id"])
-    meta = _meta(instance, "selected_dataset", "ds2")
+    meta = latest_metadata(instance, "selected_dataset", "ds2")
     assert meta["judge"] == "judge-noisy" and meta["size"] == 20
     assert meta["sim_true_score_selected"] > meta["sim_true_score_all"]
     lines = (tmp_path / "data" / "exports" / "selected" / "ds2.jsonl").read_text().splitlines()
@@ -214,8 +207,8 @@ def test_bad_inputs_give_clear_outcomes(instance, tmp_path):
     for judge in ("judge-clean", "judge-noisy"):
         _materialize(instance, path, ["curated_scores"], judge)
     assert wh.count("curated_scores") == 0 and wh.count("curation_transition") == 0
-    assert "needs at least" in _meta(instance, "curated_scores", "judge-clean")["skipped"]
-    assert "no parsed quality scores" in _meta(instance, "curated_scores", "judge-noisy")["skipped"]
+    assert "needs at least" in latest_metadata(instance, "curated_scores", "judge-clean")["skipped"]
+    assert "no parsed quality scores" in latest_metadata(instance, "curated_scores", "judge-noisy")["skipped"]
 
     # nothing curated: selection names what to materialize
     result = _materialize(instance, path, ["selected_dataset"], "ds2", raise_on_error=False)

@@ -16,6 +16,7 @@ from llmfeedback_assets.defs.resources import LLMFeedbackResource
 from llmfeedback_assets.defs.spine import spine_assets
 from llmfeedback_assets.llm import sim
 from llmfeedback_assets.warehouse import Warehouse
+from llmfeedback_assets_tests.support.dagster_runs import latest_metadata
 from llmfeedback_assets_tests.support.project import write_config, write_jsonl
 
 ASSETS = [*spine_assets, *curation_assets, *curation_checks]
@@ -50,13 +51,6 @@ def _materialize(instance, path, selection, partition=None, raise_on_error=True)
                           raise_on_error=raise_on_error)
 
 
-def _meta(instance, key: str, partition: str | None = None) -> dict:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key),
-                              asset_partitions=[partition] if partition else None), limit=1).records
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
-
-
 def test_ds2_curates_and_selects_from_the_users_pool(instance, tmp_path):
     records = _pool_records()
     pool_file = write_jsonl(tmp_path / "pool" / "alpaca.jsonl", [*records, records[5], "{broken"])
@@ -71,7 +65,7 @@ def test_ds2_curates_and_selects_from_the_users_pool(instance, tmp_path):
     examples = wh.table("curation_examples")
     assert len(examples) == N and wh.count("responses") == 0
     assert examples["responder_model"].isna().all() and set(examples["dataset"]) == {"mine"}
-    meta = _meta(instance, "curation_examples")
+    meta = latest_metadata(instance, "curation_examples")
     assert meta["origin"] == "sft_sources" and meta["duplicates"] == 1 and meta["rejected_lines"] == 1
     rejected = wh.table("rejected_inputs", "WHERE asset = 'curation_examples'")
     assert rejected[["source_file", "line"]].values.tolist() == [[str(pool_file), N + 2]]
@@ -87,7 +81,7 @@ def test_ds2_curates_and_selects_from_the_users_pool(instance, tmp_path):
              for rid, overall in zip(scores["response_id"], scores["overall"], strict=True)]
     assert sum(close) >= 0.9 * N
     _materialize(instance, path, ["embeddings"])
-    assert (_meta(instance, "embeddings")["new"], wh.count("embedding_store")) == (N, N)
+    assert (latest_metadata(instance, "embeddings")["new"], wh.count("embedding_store")) == (N, N)
 
     _materialize(instance, path, ["curated_scores"], "judge-clean")
     assert len(wh.table("curated_scores", "WHERE judge_model = 'judge-clean'")) == N
@@ -116,7 +110,7 @@ def test_ds2_curates_and_selects_from_the_users_pool(instance, tmp_path):
     assert all((r["instruction"], r["input"], r["output"]) == tuple(
         originals[r["source"]][k] for k in ("instruction", "input", "output")) for r in full)
     # no simulated responder wrote the pool: the simulator's truth does not apply
-    assert "sim_true_score_selected" not in _meta(instance, "selected_dataset", "ds2")
+    assert "sim_true_score_selected" not in latest_metadata(instance, "selected_dataset", "ds2")
     assert flow.sim_true_scores(cfg, flow.load_examples(wh)) is None
 
 
@@ -135,5 +129,5 @@ def test_without_a_pool_the_examples_are_the_first_turn_answers(instance, tmp_pa
     first = wh.table("responses", "WHERE turn = 1 AND sample = 0 AND status = 'ok'")
     assert sorted(examples["example_id"]) == sorted(first["response_id"])
     assert set(examples["source"]) == {"generated"} and examples["dataset"].isna().all()
-    assert (examples["input"] == "").all() and _meta(instance, "curation_examples")["origin"].startswith(
-        "generated")
+    origin = latest_metadata(instance, "curation_examples")["origin"]
+    assert (examples["input"] == "").all() and origin.startswith("generated")

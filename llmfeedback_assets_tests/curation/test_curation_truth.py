@@ -18,6 +18,7 @@ from llmfeedback_assets.defs.resources import LLMFeedbackResource
 from llmfeedback_assets.defs.spine import spine_assets
 from llmfeedback_assets.llm import sim
 from llmfeedback_assets.warehouse import Warehouse
+from llmfeedback_assets_tests.support.dagster_runs import latest_metadata
 from llmfeedback_assets_tests.support.project import REPO
 
 SHARP, BIASED = "sim-judge-sharp", "sim-judge-biased"
@@ -48,17 +49,11 @@ def test_curated_scores_report_agreement_with_the_true_class_on_the_default_demo
             dg.materialize(assets, selection=selection, partition_key=partition, instance=instance,
                            resources=resources)
 
-        def meta(judge):
-            record = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("curated_scores"), asset_partitions=[judge]),
-                limit=1).records[0]
-            return {k: v.value for k, v in record.asset_materialization.metadata.items()}
-
         run(["prompts", "responses", "curation_examples", "embeddings"])
         reported = {}
         for judge in config.judges:
             run(["quality_scores", "curated_scores"], judge)
-            md = meta(judge)
+            md = latest_metadata(instance, "curated_scores", judge)
             assert md["scored_examples"] == 200
             reported[judge] = (md["sim_true_class_agreement_raw"], md["sim_true_class_agreement_curated"])
     wh = Warehouse(config.database_path)

@@ -6,10 +6,8 @@ webserver answers."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -19,6 +17,7 @@ import pytest
 
 from llmfeedback_assets_tests.support.ops import REPO, free_port
 from llmfeedback_assets_tests.support.project import write_config
+from llmfeedback_assets_tests.support.ui.dagster_ui import stop_process_group
 
 pytestmark = pytest.mark.slow
 
@@ -63,15 +62,7 @@ def test_make_dev_starts_the_ui_without_the_two_warnings(tmp_path):
             assert time.monotonic() < deadline, f"no webserver after 55 s:\n{log.read_text()[-3000:]}"
             time.sleep(0.5)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # children that outlived make
-        proc.wait()
+        stop_process_group(proc, timeout=20)
     output = log.read_text()
     assert f"http://127.0.0.1:{port}" in output  # the line `make dev` prints for the newcomer
     for text in WARNING_TEXTS:

@@ -86,12 +86,18 @@ def dagster_dev(env: dict, log: Path) -> Iterator[DagsterDev]:
     try:
         yield DagsterDev(f"http://127.0.0.1:{port}", proc, log)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # children that outlived the parent
-        proc.wait()
+        stop_process_group(proc, timeout=30)
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float) -> None:
+    """Stop a process started with start_new_session=True like Ctrl-C (SIGINT to its group), and kill the
+    group if it has not exited after `timeout` seconds (children that outlived the parent)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
