@@ -32,14 +32,9 @@ def instance():
 
 
 def _materialize(instance, selection, partition=None, **kw):
-    from dagster._core.storage.defs_state.base import set_defs_state_storage
-
-    # Under load, an earlier run's defs-state storage (bound to an instance already collected) was seen still
-    # current here ("undefined DagsterInstance weakref"): make this run's instance the current one.
-    with set_defs_state_storage(instance.defs_state_storage):
-        return dg.materialize([*defs.assets, *defs.asset_checks], selection=selection,
-                              partition_key=partition, instance=instance,
-                              resources={"llmfeedback": LLMFeedbackResource()}, **kw)
+    # no defs-state storage is current inside (the conftest's wrapper of dg.materialize says why)
+    return dg.materialize([*defs.assets, *defs.asset_checks], selection=selection, partition_key=partition,
+                          instance=instance, resources={"llmfeedback": LLMFeedbackResource()}, **kw)
 
 
 def test_judge_models_sensor_adds_new_judges_and_keeps_removed_ones(instance, project):
