@@ -42,13 +42,27 @@ def load_judgment_inputs(wh: Warehouse) -> JudgmentInputs:
                           wh.query("SELECT prompt_id, category FROM prompts"))
 
 
-def _board(judgments: pd.DataFrame, rounds: int, seed: int) -> pd.DataFrame:
+def board_comparisons(judgments: pd.DataFrame) -> pd.DataFrame:
+    """The pairwise comparisons a board ranks from: model_a, model_b, winner, prompt_id, turn."""
     # Two answers of one model (sparse-feedback rankings compare samples of one model) say nothing about
     # how models rank.
     pairs = judgments[(judgments["mode"] == "pairwise") & judgments["winner"].notna()
                       & (judgments["model_a"] != judgments["model_b"])]
+    return pairs[["model_a", "model_b", "winner", "prompt_id", "turn"]]
+
+
+def board_groups(inputs: JudgmentInputs) -> list[tuple[str, pd.DataFrame]]:
+    """(board name, its judgments) per judge, pooled over our judges and per external source."""
+    groups = [(str(j), g) for j, g in inputs.judgments.groupby("judge_model")]
+    if groups:
+        groups.append((POOLED, inputs.judgments))
+    external = inputs.external.assign(mode="pairwise", score=np.nan, judge_model=inputs.external["source"])
+    return groups + [(f"{name} (external)", frame) for name, frame in external.groupby("source")]
+
+
+def _board(judgments: pd.DataFrame, rounds: int, seed: int) -> pd.DataFrame:
     single = judgments[(judgments["mode"] == "single") & judgments["score"].notna()]
-    comps = pairs[["model_a", "model_b", "winner", "prompt_id", "turn"]]
+    comps = board_comparisons(judgments)
     scores = single.rename(columns={"model_a": "model"})[["model", "turn", "score"]]
     if comps.empty and scores.empty:
         return pd.DataFrame()
@@ -60,12 +74,7 @@ def leaderboards(inputs: JudgmentInputs, config: Config) -> tuple[pd.DataFrame, 
     against the simulator's latent quality where every ranked model is simulated."""
     truth = inputs.truth.set_index("model")["quality"] if len(inputs.truth) else pd.Series(dtype=float)
     boards, summary = [], []
-    groups = [(j, g) for j, g in inputs.judgments.groupby("judge_model")]
-    if groups:
-        groups.append((POOLED, inputs.judgments))
-    external = inputs.external.assign(mode="pairwise", score=np.nan, judge_model=inputs.external["source"])
-    groups += [(f"{name} (external)", frame) for name, frame in external.groupby("source")]
-    for judge, frame in groups:
+    for judge, frame in board_groups(inputs):
         board = _board(frame, config.leaderboard.bootstrap_rounds, config.leaderboard.seed)
         if board.empty:
             continue

@@ -8,6 +8,7 @@ import base64
 import dagster as dg
 import pandas as pd
 
+from ..analysis.plots import rounded
 from ..warehouse import table
 
 # The kinds badge of every asset that writes a DuckDB table from Python.
@@ -28,7 +29,7 @@ def table_definition(name: str) -> dict:
 
 def table_metadata(name: str, df: pd.DataFrame, preview_rows: int = 10, **extra) -> dict:
     """Materialization metadata of a table write: row count, column schema and a preview."""
-    preview = df.head(preview_rows).copy()
+    preview = rounded(df.head(preview_rows))
     for col in preview.columns:
         if preview[col].dtype == object:
             preview[col] = preview[col].map(_short)
@@ -43,8 +44,8 @@ def table_metadata(name: str, df: pd.DataFrame, preview_rows: int = 10, **extra)
 
 
 def md_table(df: pd.DataFrame, n: int = 10, empty: str = "none") -> dg.MetadataValue:
-    """The first `n` rows of a frame as a markdown table."""
-    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else empty)
+    """The first `n` rows of a frame as a markdown table, floats rounded for people (see `rounded`)."""
+    return dg.MetadataValue.md(rounded(df.head(n)).to_markdown(index=False) if len(df) else empty)
 
 
 def _short(v, n: int = 60):

@@ -55,6 +55,7 @@ class RunStats:
     batches_submitted: int = 0
     batches_resumed: int = 0  # batch jobs of an earlier run collected by this one
     estimated_usd: float = 0.0  # dry-run estimate of what this run sends, made before sending
+    simulated_usd: float = 0.0  # the part of cost_usd priced on simulator models: nobody was billed
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -81,11 +82,21 @@ class RunStats:
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "cost_usd": round(self.cost_usd, 6), "wall_s": round(self.elapsed_s, 3),
                 "batches_submitted": self.batches_submitted, "batches_resumed": self.batches_resumed,
-                "est_cost_usd": round(self.estimated_usd, 6)}
+                "est_cost_usd": round(self.estimated_usd, 6), "cost_kind": self.cost_kind}
+
+    @property
+    def cost_kind(self) -> str:
+        """Whether cost_usd is money: the simulator's prices are configured but never billed."""
+        if self.simulated_usd <= 0:
+            return "USD"
+        if self.simulated_usd >= self.cost_usd:
+            return "simulated $ (simulator models, nothing billed)"
+        return f"USD, of which simulated $ {self.simulated_usd:.4f} (not billed)"
 
 
 _ADDITIVE = ("total", "done", "cache_hits", "sent", "failed", "retries", "rate_limited", "input_tokens",
-             "output_tokens", "cost_usd", "batches_submitted", "batches_resumed", "estimated_usd")
+             "output_tokens", "cost_usd", "batches_submitted", "batches_resumed", "estimated_usd",
+             "simulated_usd")
 
 
 def merge_stats(*stats: RunStats | None) -> RunStats | None:
@@ -121,6 +132,8 @@ class Run:
         st.input_tokens += res.input_tokens
         st.output_tokens += res.output_tokens
         st.cost_usd += res.cost_usd
+        if spec.is_simulated:
+            st.simulated_usd += res.cost_usd
         if not res.ok:
             st.failed += 1
             if st.failed <= MAX_FAILURE_LOGS:  # a broken model must not flood the log

@@ -10,8 +10,9 @@ from llmfeedback_assets.reward.data import TrainResult
 Curves = Mapping[str, Sequence[float] | Sequence[tuple[int, float]]]
 
 
-def loss_curve_png(curves: Curves | TrainResult) -> bytes:
-    """A PNG of loss curves: {label: [loss, ...] or [(step, loss), ...]}, or a TrainResult's curves."""
+def loss_curve_png(curves: Curves | TrainResult, title: str = "Training loss") -> bytes:
+    """A PNG of loss curves: {label: [loss, ...] or [(step, loss), ...]}, or a TrainResult's curves; the
+    title names the model, since several reward models' curves sit side by side in the UI."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,8 +34,9 @@ def loss_curve_png(curves: Curves | TrainResult) -> bytes:
         drawn += 1
     if not drawn:
         ax.text(0.5, 0.5, "no loss values", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss (lower is better)")
     ax.grid(alpha=0.3)
     if drawn:
         ax.legend()

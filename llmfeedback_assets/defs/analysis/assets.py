@@ -4,10 +4,17 @@ browser."""
 import dagster as dg
 import pandas as pd
 
-from ... import ranking
 from ...analysis.browser import BROWSER_DIR, write_browser
+from ...analysis.pipeline import (
+    board_comparisons,
+    board_groups,
+    leaderboards,
+    load_judgment_inputs,
+    mt_bench_tables,
+    read_comparison_sources,
+)
 from ...analysis.pipeline import judge_agreement as compute_agreement
-from ...analysis.pipeline import leaderboards, load_judgment_inputs, mt_bench_tables, read_comparison_sources
+from ...analysis.plots import agreement_figure, board_views, figure_png
 from ..automation import eager_over_judges, judge_coverage
 from ..errors import one_line_failure
 from ..metadata import KINDS, md_table, png_metadata, table_definition, table_metadata
@@ -47,12 +54,12 @@ def leaderboard(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResou
     board, summary = leaderboards(inputs, config)
     mt_scores, win_rates, radars = mt_bench_tables(inputs, config)
     wh.replace_many({"leaderboard": board, "mt_bench_scores": mt_scores, "pairwise_win_rates": win_rates})
-    pooled = board[board["judge_model"] == "__pooled__"]
     md = {"summary": md_table(summary, len(summary), empty="no judgments"),
           **judge_coverage(context.instance, config, set(inputs.judgments["judge_model"]))}
-    if len(pooled):
-        md["leaderboard"] = dg.MetadataValue.md(ranking.leaderboard_markdown(pooled))
-        md["plot"] = png_metadata(ranking.leaderboard_plot_png(pooled, "pooled judges"), "leaderboard")
+    comparisons = {name: board_comparisons(frame) for name, frame in board_groups(inputs)}
+    for name, (table, png) in board_views(board, comparisons).items():
+        md[f"board/{name}/table"] = dg.MetadataValue.md(table)
+        md[f"board/{name}/plot"] = png_metadata(png, f"leaderboard {name}")
     overall = mt_scores[mt_scores["scope"] == "overall"]
     if len(overall):
         md["mt_bench_overall"] = md_table(overall[["judge_model", "model", "score", "low", "high", "n"]],
@@ -61,7 +68,7 @@ def leaderboard(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResou
         md[f"mt_bench_radar/{judge}"] = png_metadata(png, f"mt_bench_radar_{judge}")
     for row in summary.itertuples(index=False):
         if pd.notna(row.kendall_tau_vs_truth):
-            md[f"kendall_tau_vs_truth/{row.judge_model}"] = float(row.kendall_tau_vs_truth)
+            md[f"kendall_tau_vs_truth/{row.judge_model}"] = round(float(row.kendall_tau_vs_truth), 4)
     return dg.MaterializeResult(metadata=table_metadata("leaderboard", board, **md))
 
 
@@ -82,13 +89,15 @@ def judge_agreement(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackR
     agreement, consistency = compute_agreement(judged, wh.table("external_comparisons"))
     wh.replace_many({"judge_agreement": agreement, "position_consistency": consistency})
     low = consistency[consistency["consistency"] < POSITION_CONSISTENCY_WARN]
+    plots = {"heatmap": png_metadata(figure_png(agreement_figure(agreement)), "judge agreement")} \
+        if len(agreement) else {}
     yield dg.MaterializeResult(metadata=table_metadata(
-        "judge_agreement", agreement,
+        "judge_agreement", agreement, **plots,
         position_consistency=md_table(consistency, len(consistency), empty="-"),
         **judge_coverage(context.instance, config, set(judged["judge_model"]))))
     yield dg.AssetCheckResult(
         check_name="position_consistency_per_judge", passed=low.empty, severity=dg.AssetCheckSeverity.WARN,
-        metadata={f"consistency/{r.judge}": float(r.consistency) for r in consistency.itertuples()})
+        metadata={f"consistency/{r.judge}": round(float(r.consistency), 4) for r in consistency.itertuples()})
 
 
 @dg.asset(group_name="analysis", kinds={"duckdb", "html"}, deps=["prompts", "responses", "judgments"],

@@ -157,7 +157,8 @@ def _train(context: dg.AssetExecutionContext, llmfeedback: LLMFeedbackResource, 
     wh.upsert("reward_models", row)
     acc, corr = result.val_pairwise_accuracy, result.val_rating_correlation
     md = {"path": dg.MetadataValue.path(str(path)), "version": context.run_id,
-          "loss_curve": png_metadata(reward.loss_curve_png(result), f"{name} loss"),
+          "loss_curve": png_metadata(reward.loss_curve_png(
+              result, f"{name}: {objective} loss per training step"), f"{name} loss"),
           "card": dg.MetadataValue.md((path / "MODEL_CARD.md").read_text()),
           **{k: v for k, v in result.metrics().items() if v is not None},
           "texts_from_embedding_store": s.cached, "texts_embedded": s.embedded}

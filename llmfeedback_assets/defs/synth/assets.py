@@ -95,9 +95,17 @@ def conversation_judgments(context: dg.AssetExecutionContext,
                       "call. Also `llmfeedback estimate-synth-cost`.")
 @one_line_failure
 def cost_estimate(llmfeedback: LLMFeedbackResource) -> dg.MaterializeResult:
-    frame = synth.estimate_synth_cost(llmfeedback.load())
+    config = llmfeedback.load()
+    frame = synth.estimate_synth_cost(config)
+    # A simulated model's price is whatever the config says, and nothing is billed: say so beside the sum.
+    sim = {m.name for m in config.models if m.is_simulated}
+    frame = frame.assign(dollars=["simulated $" if m in sim else "USD" for m in frame["model"]])
+    kinds = set(frame["dollars"])
     return dg.MaterializeResult(metadata={
         "est_cost_usd": float(frame["cost_usd"].sum()) if len(frame) else 0.0,
+        "est_cost_kind": "simulated $ (simulator models, nothing billed)" if kinds == {"simulated $"}
+        else "mixed: simulated $ and USD (see estimate)" if len(kinds) > 1 else "USD" if kinds
+        else "nothing planned",
         "est_calls": float(frame["calls"].sum()) if len(frame) else 0.0,
         "est_input_tokens": int(frame["input_tokens"].sum()) if len(frame) else 0,
         "est_output_tokens": int(frame["output_tokens"].sum()) if len(frame) else 0,
