@@ -73,8 +73,17 @@ class RunStats:
         eta = f"{left / rate:.0f}s" if rate > 0 else ("0s" if left == 0 else "?")
         return (f"{self.done}/{self.total} done, {rate:.1f}/s, ETA {eta}, cache hits {self.cache_hits}, "
                 f"failed {self.failed}, retries {self.retries}, 429s {self.rate_limited}, "
-                f"tokens {self.input_tokens}+{self.output_tokens}, ${self.cost_usd:.4f}"
+                f"tokens {self.input_tokens}+{self.output_tokens}, "
+                f"${self.cost_usd:.4f}{self._simulated_part()}"
                 + (f" (estimate ${self.estimated_usd:.4f})" if self.estimated_usd else ""))
+
+    def _simulated_part(self) -> str:
+        """The log says what the metadata's cost_kind says: simulator dollars are never billed."""
+        if self.simulated_usd <= 0:
+            return ""
+        if self.simulated_usd >= self.cost_usd:
+            return " simulated, not billed"
+        return f" (of which ${self.simulated_usd:.4f} simulated, not billed)"
 
     def as_metadata(self) -> dict:
         return {"requests": self.total, "cache_hits": self.cache_hits, "sent": self.sent,

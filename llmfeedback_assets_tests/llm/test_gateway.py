@@ -249,6 +249,16 @@ def test_metadata_and_line(fake, wh):
     assert meta["requests"] == 4 and meta["sent"] == 4 and meta["cache_hits"] == 0
     assert meta["cost_usd"] == pytest.approx((stats.input_tokens + stats.output_tokens) / 1e6, abs=1e-6)
     assert "4/4 done" in stats.line() and "cache hits 0" in stats.line()
+    assert "simulated" not in stats.line() and meta["cost_kind"] == "USD"  # a real (fake-server) model
+
+
+def test_simulated_dollars_are_labelled_in_the_log_line_and_the_metadata():
+    stats = RunStats(total=2, done=2, cost_usd=0.5, simulated_usd=0.5)
+    assert "$0.5000 simulated, not billed" in stats.line()
+    assert stats.as_metadata()["cost_kind"].startswith("simulated $")
+    mixed = RunStats(total=2, done=2, cost_usd=0.5, simulated_usd=0.2)
+    assert "(of which $0.2000 simulated, not billed)" in mixed.line()
+    assert "simulated $ 0.2000" in mixed.as_metadata()["cost_kind"]
 
 
 def test_key_for_depends_on_everything_that_changes_the_answer(fake):
