@@ -6,10 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import dagster as dg
 import numpy as np
 import pandas as pd
-import pytest
 
 from llmfeedback_assets.config import load_config
 from llmfeedback_assets.curation import pipeline as flow
@@ -17,27 +15,18 @@ from llmfeedback_assets.curation import quality
 from llmfeedback_assets.defs.analysis.assets import analysis_assets
 from llmfeedback_assets.defs.curation.assets import curation_assets
 from llmfeedback_assets.defs.curation.checks import curation_checks
-from llmfeedback_assets.defs.resources import LLMFeedbackResource
 from llmfeedback_assets.defs.spine import spine_assets
 from llmfeedback_assets.llm import Gateway
 from llmfeedback_assets.warehouse import Warehouse, columns
-from llmfeedback_assets_tests.support.dagster_runs import latest_metadata
+from llmfeedback_assets_tests.support.dagster_runs import latest_metadata, materialize_with_config
 from llmfeedback_assets_tests.support.project import write_config
 
 ASSETS = [*spine_assets, *analysis_assets, *curation_assets, *curation_checks]
 GARBAGE = "I would rather not put a number on this one."
 
 
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
 def _materialize(instance, path, selection, partition=None, raise_on_error=True):
-    return dg.materialize(ASSETS, selection=selection, partition_key=partition, instance=instance,
-                          resources={"llmfeedback": LLMFeedbackResource(config_path=str(path))},
-                          raise_on_error=raise_on_error)
+    return materialize_with_config(ASSETS, instance, path, selection, partition, raise_on_error)
 
 
 def _checks(result) -> dict[str, bool]:

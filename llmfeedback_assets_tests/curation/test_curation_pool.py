@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import json
 
-import dagster as dg
-import pytest
-
 from llmfeedback_assets.config import load_config
 from llmfeedback_assets.curation import pipeline as flow
 from llmfeedback_assets.defs.curation.assets import curation_assets
 from llmfeedback_assets.defs.curation.checks import curation_checks
-from llmfeedback_assets.defs.resources import LLMFeedbackResource
 from llmfeedback_assets.defs.spine import spine_assets
 from llmfeedback_assets.llm import sim
 from llmfeedback_assets.warehouse import Warehouse
-from llmfeedback_assets_tests.support.dagster_runs import latest_metadata
+from llmfeedback_assets_tests.support.dagster_runs import latest_metadata, materialize_with_config
 from llmfeedback_assets_tests.support.project import write_config, write_jsonl
 
 ASSETS = [*spine_assets, *curation_assets, *curation_checks]
@@ -39,16 +35,8 @@ def _pool_records() -> list[dict]:
     return records
 
 
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
 def _materialize(instance, path, selection, partition=None, raise_on_error=True):
-    return dg.materialize(ASSETS, selection=selection, partition_key=partition, instance=instance,
-                          resources={"llmfeedback": LLMFeedbackResource(config_path=str(path))},
-                          raise_on_error=raise_on_error)
+    return materialize_with_config(ASSETS, instance, path, selection, partition, raise_on_error)
 
 
 def test_ds2_curates_and_selects_from_the_users_pool(instance, tmp_path):
