@@ -36,54 +36,87 @@ _NOUN = ("boundary", "invariant", "gradient", "ledger", "protocol", "hypothesis"
 _OPENERS = ("Certainly.", "Sure thing.", "Great question.", "Here is my answer.", "Let me explain.",
             "Happy to help.", "Good question.", "In short:", "Thanks for asking.", "Absolutely.",
             "Here's a concise take.", "Let's work through it.")
-_FILLER = ("It is worth keeping the wider picture in mind here.",
-           "Different readers may weigh these points differently.",
-           "This is a common question and deserves a careful answer.",
-           "Context matters a great deal for questions like this one.",
-           "There are many ways to think about this topic.",
-           "I hope this overview is useful to you.",
-           "Some of these ideas overlap with one another.",
-           "Each point could be expanded at much greater length.")
 
-# Register: real good and bad answers differ in wording as well as content (a weak answer hedges and
-# drifts, a strong one is specific and structured); DS2 curation needs embedding neighbours to share
-# quality. Register tiers run from vague (0) to expert (4); filler sentence j has the same word count in
-# every tier, so length still follows verbosity alone.
+# Register: real good and bad answers differ in wording as well as content (a weak answer hedges, drifts into
+# anecdote or platitude; a strong one is structured, quantified, verified). DS2 curation needs embedding
+# neighbours to share quality, so each number of key points k has its own register, distinct enough in meaning
+# that a sentence encoder tells them apart: every answer carries CORE_SENTENCES of its register, and its
+# verbosity filler is drawn from the same register. All register sentences are nine words long, so length
+# still follows verbosity alone.
 _REGISTERS = (
-    ("Honestly I am not really sure what this is about.",
-     "Anyway, my cousin once asked something similar.",
-     "Maybe it depends, or maybe it does not matter much.",
-     "I forget the details, so this could be wrong anyway.",
-     "Whatever works for you is probably fine, I suppose.",
-     "Sorry, I cannot really say much more here.",
-     "Random thought: my tea went cold just now.",
-     "Honestly, it is all rather hard to tell anyway."),
-    ("This might be partly right, but I could be mistaken.",
-     "Possibly some of this applies, possibly not.",
-     "I think it probably depends on quite a few things.",
-     "There may be other factors too, though I am unsure.",
-     "It is possibly more complicated than this, who knows.",
-     "Hopefully some of this is useful to you.",
-     "I am not certain these points really apply.",
-     "You may want to double check this somewhere else."),
-    _FILLER,
-    ("First, every point here follows from what was asked for.",
-     "Second, these points fit together quite coherently.",
-     "Each claim here is accurate and addresses what was asked.",
-     "Together the points give a clear and full picture overall.",
-     "The reasoning is sound and every step is justified.",
-     "Overall, this answer covers all the key ground.",
-     "Each point is stated clearly and supported well.",
-     "It answers the question directly and with real detail."),
-    ("Precisely: each part of the task is met, in order.",
-     "Each step is verified against the specification.",
-     "Each point is defined, justified and then checked for errors.",
-     "Rigorous order: a definition, a proof, an example, a check.",
-     "Every claim here is exact and fully sourced, too.",
-     "In all, this is an exact, authoritative answer.",
-     "Edge cases and odd inputs are handled too.",
-     "Each next step is specific, actionable and fully measurable."),
+    # k=1: lost, off the point
+    ("I honestly do not understand what you are asking.",
+     "My phone keeps buzzing, so I cannot focus today.",
+     "Whatever, this stuff never made much sense to me.",
+     "I skipped that class years ago and regret nothing.",
+     "Maybe ask somebody else, I am clueless about it.",
+     "Sorry, I have no idea, really, none at all."),
+    # k=2: anecdote instead of an answer
+    ("My uncle once told me something similar at dinner.",
+     "I remember a story about this from summer camp.",
+     "A friend tried it once and it went badly.",
+     "At school we used to joke about this thing.",
+     "My neighbour has opinions on this, loud ones too.",
+     "That reminds me of a funny video I watched."),
+    # k=3: a guess, a gamble
+    ("This is a coin flip, a pure guess really.",
+     "I am betting on luck more than on knowledge.",
+     "Roll the dice: maybe right, maybe wrong, who knows.",
+     "My gamble is this, though the odds look poor.",
+     "A lucky guess, a wild stab in the dark.",
+     "I would not bet money on this guess, honestly."),
+    # k=4: platitudes
+    ("Everything depends on circumstances, as people so often say.",
+     "There are always two sides to every story, right.",
+     "It is important to keep an open mind here.",
+     "Life is complicated and so is this topic, honestly.",
+     "Balance is key, as with most things in life.",
+     "Every situation is unique, so your results will vary."),
+    # k=5: partial, a puzzle with gaps
+    ("Like a jigsaw puzzle, several pieces are still missing.",
+     "Half the puzzle is assembled; the other half isn't.",
+     "Some pieces fit, but gaps remain in the picture.",
+     "The puzzle is incomplete, with whole sections left blank.",
+     "A partial picture: the edges done, the middle missing.",
+     "Several puzzle pieces are lost, so coverage stays partial."),
+    # k=6: a practical rule of thumb
+    ("As a rule of thumb, this works well enough.",
+     "Common sense says this is the practical everyday way.",
+     "For everyday use, this handy rule of thumb suffices.",
+     "Practically speaking, most people find this sensible and workable.",
+     "It is a sensible, practical answer for ordinary situations.",
+     "Rule of thumb: keep it simple and it works."),
+    # k=7: organised, teacherly
+    ("Let us go step by step, like a lesson.",
+     "First understand the idea, then practise it on examples.",
+     "A good teacher would frame it in this order.",
+     "Students usually grasp this best with a worked example.",
+     "Once the core concept clicks, the rest follows naturally.",
+     "Review each step and the logic becomes quite clear."),
+    # k=8: thorough with examples and trade-offs
+    ("Consider a concrete example to see the trade-offs clearly.",
+     "Each option has costs and benefits worth weighing carefully.",
+     "In practice, teams compare the alternatives using measurable criteria.",
+     "A worked scenario shows exactly where the approach fails.",
+     "The details matter, so they are laid out fully.",
+     "Pros and cons are listed with their practical consequences."),
+    # k=9: expert, cites and quantifies
+    ("Published benchmarks and standard references support each claim made.",
+     "Quantitatively, the effect sizes reported are large and consistent.",
+     "Specialists in the field would endorse this analysis fully.",
+     "The literature converges on this conclusion across many studies.",
+     "Precise definitions and known results anchor every single statement.",
+     "Expert consensus, with citations, firmly backs the recommended approach."),
+    # k=10: a formal, verified proof
+    ("Formally, the theorem holds and the proof is complete.",
+     "Each lemma is proved, and every invariant is verified.",
+     "The formal proof checks all boundary cases without exception.",
+     "Every step is a verified deduction from stated axioms.",
+     "Invariants, lemmas and the theorem are machine-checked for correctness.",
+     "The proof is rigorous, complete and formally verified throughout."),
 )
+CORE_SENTENCES = 6
+
 # How the key points are introduced, by their number (1..10); four words each, from unsure to exact.
 _LEADS = ("Not sure, maybe something", "Hard to say; perhaps", "It might involve roughly",
           "Possibly relevant here are", "Some relevant points are", "The main points are",
@@ -117,30 +150,36 @@ def true_score(question: str, answer: str) -> int:
     return max(1, sum(1 for p in key_points(question) if p in low))
 
 
+# The answer length a judge takes as normal (about the default responders' mean): its verbosity bias rewards
+# words beyond it and penalises a shorter answer, as a real judge's does. Were it paid on absolute length,
+# a biased judge would grade every answer up by the same point or two, a shift no neighbour vote can undo.
+EXPECTED_WORDS = 110
+
+
 def length_units(answer: str) -> float:
-    """Answer length in units of ~40 words, used for verbosity bias."""
-    return len(answer.split()) / 40.0
+    """How much longer than expected an answer is, in units of 40 words (negative when shorter); the
+    verbosity bias works on it."""
+    return (len(answer.split()) - EXPECTED_WORDS) / 40.0
 
 
-def register_tier(k: int, rng: np.random.Generator) -> int:
-    """The register of one sentence of an answer covering k key points: k placed on the tier scale and
-    rounded at random to a neighbouring tier, so the register grows smoothly with k."""
-    pos = (k - 1) * (len(_REGISTERS) - 1) / (N_POINTS - 1)
-    low = int(pos)
-    return min(low + int(rng.random() < pos - low), len(_REGISTERS) - 1)
+def register_tier(k: int) -> int:
+    """The register of an answer covering k key points."""
+    return k - 1
 
 
 def write_answer(spec: ModelSpec, question: str, rng: np.random.Generator) -> str:
-    """An answer covering k key points (k follows quality), in the register of k, padded by verbosity."""
+    """An answer covering k key points (k follows quality) in the register of k: CORE_SENTENCES of it,
+    then as many more as verbosity draws."""
     gt = spec.sim or SimResponderSpec()
     points = key_points(question)
     k = int(np.clip(round(gt.quality * N_POINTS + rng.normal(0.0, 1.0)), 1, N_POINTS))
     covered = sorted(rng.choice(N_POINTS, size=k, replace=False).tolist())
-    n_filler = int(rng.poisson(0.5 + 6.0 * gt.verbosity))
-    slots = rng.integers(0, len(_FILLER), size=n_filler).tolist()
+    tier = _REGISTERS[register_tier(k)]
+    core = rng.choice(len(tier), size=CORE_SENTENCES, replace=False).tolist()
+    filler = rng.integers(0, len(tier), size=int(rng.poisson(0.5 + 6.0 * gt.verbosity))).tolist()
     body = f"{_LEADS[k - 1]} " + ", ".join(points[i] for i in covered) + "."
-    filler = " ".join(_REGISTERS[register_tier(k, rng)][j] for j in slots)
-    return f"{opener_for(spec.name)} {body} {filler}".strip()
+    register = " ".join(tier[j] for j in core + filler)
+    return f"{opener_for(spec.name)} {body} {register}"
 
 
 def authored_by(answer: str, model: str) -> bool:

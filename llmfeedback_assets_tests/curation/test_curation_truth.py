@@ -1,8 +1,8 @@
 """DS2 curation against the simulator's ground truth on the default demo: `curated_scores` reports, for
 simulated responders, the share of scores in the true class before and after curation, so a user sees
-what curation did to each judge. (Whether curation raises it on this demo is the open part of issue 14:
-MiniLM embeds an (instruction, answer) pair by its instruction's topic, so neighbours share little
-quality.)"""
+what curation did to each judge. Issue 14's goal on this demo: curation raises it for every judge whose
+noise is above 10% and does not lower it for the sharp judge (it rests on the simulator's registers, which
+make embedding neighbours share quality, and on a verbosity bias relative to an expected length)."""
 
 from __future__ import annotations
 
@@ -67,5 +67,10 @@ def test_curated_scores_report_agreement_with_the_true_class_on_the_default_demo
         assert raw == pytest.approx(float(np.mean(rows["score"] == truth)), abs=1e-4)
         assert curated == pytest.approx(float(np.mean(rows["curated_score"] == truth)), abs=1e-4)
     # the sharp judge (5% one-step noise) sees the true class; the biased one (30% noise plus verbosity
-    # bias) mostly does not
-    assert reported[SHARP][0] > 0.9 > 0.5 > reported[BIASED][0]
+    # bias) misses it far more often
+    assert reported[SHARP][0] > 0.9 > 0.8 > reported[BIASED][0]
+    noisy = [j.name for j in config.models if j.sim_judge is not None and j.sim_judge.noise > 0.1]
+    assert noisy == [BIASED]
+    assert reported[SHARP][1] >= reported[SHARP][0], reported  # curation keeps the sharp judge's scores
+    for judge in noisy:  # and raises the noisy judge's agreement with the truth
+        assert reported[judge][1] > reported[judge][0], reported
