@@ -43,9 +43,12 @@ def _materialize_without_defs_state(monkeypatch):
     import dagster as dg
 
     try:
-        from dagster._core.storage.defs_state.base import set_defs_state_storage
+        from dagster._core.storage.defs_state.base import DefsStateStorage, set_defs_state_storage
     except ImportError:
         return
+    # and no storage at all in this process: the leak came back once more after a schedule evaluation even
+    # inside `set_defs_state_storage(None)` (a DagsterInstance's __enter__ sets the ContextVar too)
+    monkeypatch.setattr(DefsStateStorage, "get", classmethod(lambda cls: None))
     original = dg.materialize
 
     def materialize(*args, **kwargs):

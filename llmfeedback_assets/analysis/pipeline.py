@@ -11,6 +11,7 @@ import pandas as pd
 from .. import ranking
 from ..config import Config, SimJudgeSpec, SimResponderSpec
 from ..warehouse import Warehouse, columns
+from . import controlled
 
 POOLED = "__pooled__"
 
@@ -34,12 +35,14 @@ class JudgmentInputs:
     truth: pd.DataFrame
     external: pd.DataFrame
     categories: pd.DataFrame | None = None  # prompt_id, category
+    answers: controlled.AnswerTexts | None = None  # the compared answers' texts, for style and LC control
 
 
 def load_judgment_inputs(wh: Warehouse) -> JudgmentInputs:
     return JudgmentInputs(wh.table("judgments", "WHERE parse_status = 'ok'"), wh.table("sim_ground_truth"),
                           wh.table("external_comparisons"),
-                          wh.query("SELECT prompt_id, category FROM prompts"))
+                          wh.query("SELECT prompt_id, category FROM prompts"),
+                          controlled.load_answer_texts(wh))
 
 
 def board_comparisons(judgments: pd.DataFrame) -> pd.DataFrame:
@@ -69,16 +72,20 @@ def _board(judgments: pd.DataFrame, rounds: int, seed: int) -> pd.DataFrame:
     return ranking.leaderboard_table(comps, rounds=rounds, seed=seed, single_scores=scores)
 
 
-def leaderboards(inputs: JudgmentInputs, config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One leaderboard per judge plus the pooled one, and a per-judge summary with the rank correlation
-    against the simulator's latent quality where every ranked model is simulated."""
+def leaderboards(inputs: JudgmentInputs, config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One leaderboard per judge plus the pooled one (with style-controlled Elo and length-controlled win
+    rates where the answers are known), a per-judge summary with the rank correlation against the
+    simulator's latent quality where every ranked model is simulated, and the fitted style coefficients."""
     truth = inputs.truth.set_index("model")["quality"] if len(inputs.truth) else pd.Series(dtype=float)
-    boards, summary = [], []
+    boards, summary, coefficients = [], [], []
     for judge, frame in board_groups(inputs):
         board = _board(frame, config.leaderboard.bootstrap_rounds, config.leaderboard.seed)
         if board.empty:
             continue
         board.insert(0, "judge_model", judge)
+        board, coef = _with_style_and_length_control(board, frame, inputs, config)
+        if coef is not None:
+            coefficients.append(coef.assign(judge_model=judge))
         board["true_quality"] = board["model"].map(truth).astype(float)
         judges = frame["judge_model"].unique()
         simulated = bool(board["true_quality"].notna().all()) and all(_is_sim(config, j) for j in judges)
@@ -93,7 +100,32 @@ def leaderboards(inputs: JudgmentInputs, config: Config) -> tuple[pd.DataFrame, 
                         "kendall_tau_vs_truth": tau, "simulated": simulated})
         boards.append(board)
     board = pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=columns("leaderboard"))
-    return board[columns("leaderboard")], pd.DataFrame(summary)
+    coef = (pd.concat(coefficients, ignore_index=True) if coefficients
+            else pd.DataFrame(columns=columns("style_coefficients")))
+    return board[columns("leaderboard")], pd.DataFrame(summary), coef[columns("style_coefficients")]
+
+
+def _with_style_and_length_control(board: pd.DataFrame, frame: pd.DataFrame, inputs: JudgmentInputs,
+                                   config: Config) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The board with its style_elo and lc_win_rate columns (NaN where they cannot be computed: external
+    votes carry no answers) and the style coefficients it was fitted with."""
+    board = board.assign(**{c: np.nan for c in controlled.STYLE_COLUMNS + controlled.LC_COLUMNS})
+    if inputs.answers is None or str(board["judge_model"].iloc[0]).endswith(" (external)"):
+        return board, None
+    pairs = controlled.answered_pairs(frame, inputs.answers)
+    if pairs.empty:
+        return board, None
+    style = controlled.style_board(pairs, config.leaderboard.bootstrap_rounds, config.leaderboard.seed)
+    coef = None
+    if style is not None:
+        table, coef = style
+        board = board.drop(columns=controlled.STYLE_COLUMNS).merge(table, on="model", how="left")
+    baseline = controlled.lc_baseline(config)
+    lc = None if baseline is None else controlled.lc_board(
+        controlled.lc_annotations(pairs, inputs.answers, baseline))
+    if lc is not None:
+        board = board.drop(columns=controlled.LC_COLUMNS).merge(lc, on="model", how="left")
+    return board, coef
 
 
 def mt_bench_tables(inputs: JudgmentInputs,

@@ -50,7 +50,8 @@ class SimJudgeSpec(_Strict):
         None, description="optional explicit 10x10 score transition matrix (rows sum to 1)"
     )
     position_bias: float = Field(0.0, ge=-1.0, le=1.0, description="extra preference for answer A")
-    verbosity_bias: float = Field(0.0, ge=0.0, le=1.0, description="extra credit per unit of length")
+    verbosity_bias: float = Field(0.0, ge=0.0, le=1.0, description=(
+        "grade points (x3) per 40 words beyond an expected 110 (negative below it)"))
     self_preference: float = Field(0.0, ge=0.0, le=1.0, description="extra credit to its own answers")
 
     @field_validator("transition_matrix")
@@ -267,12 +268,20 @@ class JudgingConfig(_Strict):
     judge_prompts_file: str | None = Field(
         None, description="FastChat's judge_prompts.jsonl: MT-bench questions are judged with the original "
                           "prompts (reference-guided for math/reasoning/coding, multi-turn for turn 2)")
-    pairs: Literal["all", "baseline", "llmfao"] = Field(
+    pairs: Literal["all", "baseline", "llmfao", "adaptive"] = Field(
         "all", description="which pairs are compared: all pairs, each model against baseline_model "
-                           "(FastChat's pairwise-baseline), or LLMFAO's most-distant-neighbour graph")
+                           "(FastChat's pairwise-baseline), LLMFAO's most-distant-neighbour graph, or "
+                           "adaptive: in rounds, where the ranking is least certain, within adaptive_budget")
     baseline_model: str | None = Field(None, description="the baseline of pairs: baseline (a responder or an "
                                                          "imported answer's model)")
     pairs_k: int = Field(3, ge=1, description="neighbours per model under pairs: llmfao")
+    adaptive_budget: float = Field(0.25, gt=0, description=(
+        "pairs: adaptive: pairwise judge calls allowed, as a share of all-pairs' calls (0 < x <= 1) or a "
+        "whole number of calls (> 1)"))
+    adaptive_round_size: int | None = Field(None, ge=1, description=(
+        "pairs: adaptive: (prompt, pair) candidates judged per round; default the budget in about 8 rounds"))
+    adaptive_target_width: float | None = Field(None, gt=0, description=(
+        "pairs: adaptive: stop early once every model's 95% interval is at most this wide, in Elo points"))
     judged_choice: int = Field(0, ge=0, description="which of num_choices answers is judged (FastChat: 0)")
     max_parse_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
 
@@ -280,8 +289,25 @@ class JudgingConfig(_Strict):
     @classmethod
     def _renamed(cls, data):
         if isinstance(data, dict) and "pairwise_pairs" in data:
-            raise ValueError("judging.pairwise_pairs was renamed judging.pairs (all | baseline | llmfao)")
+            raise ValueError("judging.pairwise_pairs was renamed judging.pairs (all | baseline | llmfao | "
+                             "adaptive)")
         return data
+
+    @field_validator("adaptive_budget", mode="before")
+    @classmethod
+    def _budget_is_a_number(cls, v):
+        if isinstance(v, bool):
+            raise ValueError("adaptive_budget must be a number: a share of all-pairs' calls (0.25) or a "
+                             "count of calls")
+        return v
+
+    @field_validator("adaptive_budget")
+    @classmethod
+    def _whole_budget(cls, v: float) -> float:
+        if v > 1 and not float(v).is_integer():
+            raise ValueError(f"a budget above 1 counts judge calls and must be a whole number, got {v}; "
+                             f"write a share of all-pairs' calls as 0 < x <= 1 (0.25 = a quarter)")
+        return v
 
     @model_validator(mode="after")
     def _baseline(self):

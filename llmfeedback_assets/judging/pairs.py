@@ -1,6 +1,7 @@
 """Which answer pairs a pairwise judge compares.
 
-Three methods, each returning rows ``prompt_id, model_a, model_b`` in a deterministic order:
+Three fixed designs, each returning rows ``prompt_id, model_a, model_b`` in a deterministic order (the
+fourth, ``adaptive``, picks pairs in rounds from the verdicts so far: judging/adaptive.py):
 
 - ``all``: every unordered pair of models per prompt; quadratic in the number of models.
 - ``baseline``: every model against one baseline model (FastChat's pairwise-baseline mode); n - 1 per
@@ -48,6 +49,10 @@ def select_pairs(answers: pd.DataFrame, method: str = "llmfao", k: int = 3, seed
     only, ``baseline`` to ``baseline`` only. A model answering the same prompt twice is an error: LLMFAO
     would sum both answers' distances and list the pair once per answer, meaningless for model pairs.
     """
+    if method == "adaptive":
+        raise ValueError("method 'adaptive' picks pairs while judging, from the verdicts so far: use "
+                         "llmfeedback_assets.judging.adaptive.next_round (or run_adaptive) with all pairs as "
+                         "candidates")
     if method not in METHODS:
         raise ValueError(f"unknown pair selection method {method!r}; valid methods: {', '.join(METHODS)}")
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:

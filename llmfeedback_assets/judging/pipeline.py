@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -12,6 +12,7 @@ from ..ids import stable_id
 from ..llm import ChatRequest, Gateway, RunStats, merge_stats
 from ..warehouse import columns
 from . import fastchat, parse, templates
+from .adaptive import CANDIDATE_COLUMNS, AdaptiveResult, resolve_budget, run_adaptive
 from .pairs import select_pairs
 from .templates import Turn
 
@@ -96,8 +97,8 @@ def judged_answers(responses: pd.DataFrame, judged_choice: int = 0) -> pd.DataFr
 def choose_pairs(responses: pd.DataFrame, method: str, k: int = 3, seed: int = 0, baseline: str | None = None,
                  judged_choice: int = 0) -> pd.DataFrame | None:
     """The pairs every judge compares (the same for all judges, so their verdicts can be compared); None
-    for method 'all'."""
-    if method == "all":
+    for method 'all', and for 'adaptive', which picks among all pairs while it judges (`judge_adaptively`)."""
+    if method in ("all", "adaptive"):
         return None
     return select_pairs(judged_answers(responses, judged_choice), method, k=k, seed=seed, baseline=baseline)
 
@@ -233,3 +234,57 @@ def _judgment_row(judge_model: str, plan: dict, results) -> dict:
                parse_status=s1 if s1 != parse.OK else s2, request_key_swapped=second.request_key,
                explanation_swapped=second.text if second.ok else None)
     return row
+
+
+@dataclass(frozen=True)
+class AdaptiveOptions:
+    """judging.pairs: adaptive: the budget (a share of all-pairs' pairwise calls when <= 1, else a count),
+    candidates per round (None: the budget in about eight rounds), the target 95% width in Elo points."""
+
+    budget: float = 0.25
+    round_size: int | None = None
+    target_width: float | None = None
+    seed: int = 0
+
+
+def judge_adaptively(gateway: Gateway, prompts: pd.DataFrame, responses: pd.DataFrame, judge_model: str,
+                     options: JudgeOptions, adaptive: AdaptiveOptions
+                     ) -> tuple[pd.DataFrame, RunStats | None, AdaptiveResult | None]:
+    """One judge's judgments with pairs chosen in rounds (judging/adaptive.py); single grades as usual.
+
+    The pairwise requests are planned once, exactly as all-pairs plans them (same pairs, orientation and
+    prompts, so the same request keys), and each round sends the chosen pairs' requests through the gateway:
+    whatever all-pairs or an earlier run already asked is answered from the journal."""
+    frames, stats, result = [], None, None
+    if "single" in options.modes:
+        single = replace(options, modes=("single",))
+        frame, stats = judge_responses(gateway, prompts, responses, judge_model, single)
+        frames.append(frame)
+    if "pairwise" in options.modes:
+        everything = replace(options, modes=("pairwise",), pairs=None)
+        plans, requests = plan_judgments(prompts, responses, judge_model, everything)
+        by_pair: dict[tuple, list[int]] = {}
+        for k, plan in enumerate(plans):
+            by_pair.setdefault((plan["prompt_id"], plan["model_a"], plan["model_b"]), []).append(k)
+        candidates = pd.DataFrame([(*pair, 2 * len(ks)) for pair, ks in by_pair.items()],
+                                  columns=CANDIDATE_COLUMNS)
+        rows: dict[int, dict] = {}
+
+        def judge(pairs: pd.DataFrame) -> pd.DataFrame:
+            nonlocal stats
+            wanted = pairs[["prompt_id", "model_a", "model_b"]].itertuples(index=False, name=None)
+            chosen = [k for pair in wanted for k in by_pair[pair]]
+            sent = [r for k in chosen for r in (requests[plans[k]["i"]], requests[plans[k]["j"]])]
+            results, st = gateway.run(sent)
+            stats = merge_stats(stats, st)
+            got = [_judgment_row(judge_model, {**plans[k], "i": 2 * n, "j": 2 * n + 1}, results)
+                   for n, k in enumerate(chosen)]
+            rows.update(zip(chosen, got, strict=True))
+            return pd.DataFrame(got, columns=columns("judgments"))
+
+        budget = resolve_budget(adaptive.budget, int(candidates["calls"].sum()))
+        result = run_adaptive(candidates, judge, budget, adaptive.round_size, adaptive.target_width,
+                              adaptive.seed)
+        frames.append(pd.DataFrame([rows[k] for k in sorted(rows)], columns=columns("judgments")))
+    records = [r for f in frames for r in f.to_dict("records")]
+    return pd.DataFrame(records, columns=columns("judgments")), stats, result

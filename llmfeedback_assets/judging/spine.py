@@ -13,7 +13,8 @@ from ..ingest.imports import import_judgments
 from ..llm import Gateway
 from ..warehouse import columns, empty
 from . import fastchat
-from .pipeline import JudgeOptions, choose_pairs, judge_responses
+from .adaptive import AdaptiveResult
+from .pipeline import AdaptiveOptions, JudgeOptions, choose_pairs, judge_adaptively, judge_responses
 
 
 def response_frame(generated: pd.DataFrame, imported: pd.DataFrame) -> pd.DataFrame:
@@ -62,11 +63,31 @@ def judge_partition(config: Config, roles: JudgeRoles, prompts: pd.DataFrame, re
     if not options.modes:
         return PartitionResult(empty("judgments"), log=[f"{roles.judge} does not judge responses; no "
                                                         f"judgments in this partition"])
-    frame, stats = judge_responses(gateway(), prompts, responses, roles.judge, options)
-    md = {"pair_selection": config.judging.pairs, "judge_prompts": "fastchat" if options.fastchat else "own"}
+    j = config.judging
+    md = {"pair_selection": j.pairs, "judge_prompts": "fastchat" if options.fastchat else "own"}
+    if j.pairs == "adaptive" and "pairwise" in options.modes:
+        settings = AdaptiveOptions(j.adaptive_budget, j.adaptive_round_size, j.adaptive_target_width,
+                                   config.seed)
+        frame, stats, result = judge_adaptively(gateway(), prompts, responses, roles.judge, options, settings)
+        md.update(adaptive_metadata(result))
+    else:
+        frame, stats = judge_responses(gateway(), prompts, responses, roles.judge, options)
     if options.pairs is not None:
         md["pairs_selected"] = len(options.pairs)
     return PartitionResult(frame, metadata={**md, **(stats.as_metadata() if stats else {})})
+
+
+def adaptive_metadata(result: AdaptiveResult) -> dict:
+    """What a person checks on an adaptive partition: rounds, pairwise calls against all-pairs' and the
+    budget, why it stopped, and each model's final 95% interval width (Elo points; None: not comparable)."""
+    widths = {str(m): (round(float(w), 1) if w != float("inf") else None) for m, w in result.widths.items()}
+    finite = [w for w in widths.values() if w is not None]
+    share = round(result.calls_used / result.all_calls, 4) if result.all_calls else 0.0
+    return {"adaptive_rounds": len(result.rounds), "adaptive_pairwise_calls": result.calls_used,
+            "adaptive_all_pairs_calls": result.all_calls, "adaptive_budget_calls": result.budget_calls,
+            "adaptive_calls_share": share,
+            "adaptive_stop": result.stop, "adaptive_max_width_elo": max(finite) if finite else None,
+            "adaptive_widths_elo": widths, "adaptive_round_log": result.rounds}
 
 
 def _imported(config: Config, roles: JudgeRoles, prompts: pd.DataFrame,

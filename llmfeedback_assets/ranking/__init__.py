@@ -25,7 +25,15 @@ from .bt import (
     newman,
 )
 from .correlation import kendall_tau, spearman
+from .eigen import eigen_ratings, fit_eigen_ratings, fit_pagerank, pagerank
 from .errors import DisconnectedComparisonsError, NoFiniteScoresError, RankingError, RankingWarning
+from .krippendorff import krippendorff_alpha, krippendorff_alpha_long
+from .lc_winrate import (
+    LC_COLUMNS,
+    instruction_difficulty_from,
+    length_controlled_win_rate,
+    length_controlled_win_rates,
+)
 from .leaderboard import (
     LEADERBOARD_COLUMNS,
     leaderboard_markdown,
@@ -45,6 +53,7 @@ from .mtbench import (
 from .online_elo import online_elo
 from .pairs import PairTable, aggregate, aggregate_frame
 from .sources import SourceFormatError, read_llmfao_comparisons, read_mtbench_judgments
+from .style import STYLE_FEATURES, StyleControlResult, markdown_counts, style_control, style_counts
 from .winrate import average_win_rate, fit_average_win_rate, win_rates
 
 __all__ = [
@@ -78,7 +87,13 @@ __all__ = [
     "fit_bradley_terry",
     "fit_newman",
     "kendall_tau",
+    "krippendorff_alpha",
+    "krippendorff_alpha_long",
     "leaderboard_markdown",
+    "LC_COLUMNS",
+    "instruction_difficulty_from",
+    "length_controlled_win_rate",
+    "length_controlled_win_rates",
     "leaderboard_plot_png",
     "leaderboard_table",
     "MT_BENCH_BOOTSTRAP_COLUMNS",
@@ -92,5 +107,14 @@ __all__ = [
     "online_elo",
     "rank_by_intervals",
     "spearman",
+    "eigen_ratings",
+    "fit_eigen_ratings",
+    "fit_pagerank",
+    "pagerank",
+    "STYLE_FEATURES",
+    "StyleControlResult",
+    "markdown_counts",
+    "style_control",
+    "style_counts",
     "win_rates",
 ]

@@ -57,7 +57,8 @@ def test_every_table_asset_declares_its_columns_with_descriptions():
     assert set(TABLES) - written == {"rejected_inputs", "llm_journal", "llm_batches", "llm_claims",
                                      "llm_claim_owners", "position_consistency",
                                      "curation_transition", "curation_prior", "conversation_messages",
-                                     "synth_rejected", "mt_bench_scores", "pairwise_win_rates"}
+                                     "synth_rejected", "mt_bench_scores", "pairwise_win_rates",
+                                     "style_coefficients"}
 
 
 def test_loading_the_code_location_imports_no_heavy_library():

@@ -38,5 +38,6 @@ def test_a_sensor_tick_reads_the_config_through_the_resource(project, monkeypatc
     with dg.instance_for_test() as instance:
         result = judge_models_sensor(dg.build_sensor_context(
             instance=instance, resources={"llmfeedback": LLMFeedbackResource(config_path=str(project))}))
-        assert sorted(instance.get_dynamic_partitions("judge_model")) == [] and len(result.run_requests) == 2
+        assert sorted(instance.get_dynamic_partitions("judge_model")) == []
+        assert len(result.dynamic_partitions_requests[0].partition_keys) == 2
     assert calls == [str(project)]

@@ -8,10 +8,6 @@ is absent. Screenshots go to the test's tmp dir, and also to $LLMFEEDBACK_UI_SCR
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from llmfeedback_assets.config import load_config
@@ -23,7 +19,12 @@ from llmfeedback_assets_tests.support.ops import (
     prepare_inputs,
 )
 from llmfeedback_assets_tests.support.project import write_config
-from llmfeedback_assets_tests.support.ui.dagster_ui import CHROMIUM, CHROMIUM_ARGS, dagster_dev
+from llmfeedback_assets_tests.support.ui.dagster_ui import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    dagster_dev,
+    publish_screenshots,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 GROUPS = ["ingest", "generation", "judging", "analysis"]
@@ -112,12 +113,7 @@ def test_ui_shows_the_graph_and_partitions_and_launches_a_judge_partition(tmp_pa
     assert list(counts.index) == [JUDGE]
     assert counts.loc[JUDGE, "n"] == counts.loc[JUDGE, "distinct_ids"] == expected_judgments(wh, JUDGE)
     assert all(p.stat().st_size > 10_000 for p in shots.glob("*.png")) and len(list(shots.glob("*.png"))) == 6
-
-    if os.environ.get("LLMFEEDBACK_UI_SCREENSHOTS"):
-        out = Path(os.environ["LLMFEEDBACK_UI_SCREENSHOTS"])
-        out.mkdir(parents=True, exist_ok=True)
-        for png in shots.glob("*.png"):
-            shutil.copy(png, out / png.name)
+    publish_screenshots(shots)
 
 
 def _column_descriptions(dev) -> dict[str, tuple[str, dict[str, str]]]:

@@ -4,5 +4,6 @@ import dagster as dg
 
 refresh_analysis = dg.define_asset_job(
     "refresh_analysis", selection=dg.AssetSelection.groups("analysis"),
-    description="Recompute leaderboards and judge analysis from the stored judgments.",
+    description="Recompute leaderboards, judge agreement and the evaluator leaderboard from the stored "
+                "judgments.",
 )

@@ -3,7 +3,8 @@
 - `new_prompt_files_sensor` ingests each new or changed file in the incoming folder (content hash as run
   key, a cursor that survives restarts); judgments and leaderboards follow through declarative automation,
   and the gateway's journal makes the follow-up runs pay only for the new prompts.
-- `judge_models_sensor` keeps the judge_model partitions equal to the config.
+- `judge_models_sensor` keeps the judge_model partitions equal to the config; the automation runs a new
+  judge's per-judge assets.
 - `nightly_judging` reruns, per configured judge, every per-judge asset that never materialized or whose
   inputs changed.
 
@@ -18,7 +19,7 @@ from ...ids import file_hash
 from ...ingest import display_path, incoming_files, read_prompt_file
 from ..partitions import JUDGE_PARTITIONS_NAME, judge_model_partitions, judge_partition_changes
 from ..resources import LLMFeedbackResource
-from .jobs import PER_JUDGE_ASSETS, ingest_and_respond, judge_everything, refresh_judge_partitions
+from .jobs import PER_JUDGE_ASSETS, ingest_and_respond, refresh_judge_partitions
 
 
 @dg.sensor(job=ingest_and_respond, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
@@ -52,22 +53,25 @@ def new_prompt_files_sensor(context: dg.SensorEvaluationContext, llmfeedback: LL
     return dg.SensorResult(run_requests=runs, cursor=cursor)
 
 
-@dg.sensor(minimum_interval_seconds=60, job=judge_everything, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Keeps the judge_model partitions equal to the config's judges: adds new judges and "
-                       "requests a run for each; a removed judge's partition is kept (its data stays) and "
-                       "reported.")
+# It launches nothing: the declarative automation runs every per-judge asset of a new partition, in one run
+# per judge. A `judge_everything` run from here as well launched each new judge twice (a judge without its
+# key failed twice) and split its assets over several runs, so the boards waited a tick or two longer.
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Keeps the judge_model partitions equal to the config's judges: adds new judges (the "
+                       "declarative automation then runs every per-judge asset for each); a removed judge's "
+                       "partition is kept (its data stays) and reported.")
 def judge_models_sensor(context: dg.SensorEvaluationContext, llmfeedback: LLMFeedbackResource):
     judges = llmfeedback.load().judge_partitions
     added, stale = judge_partition_changes(
         context.instance.get_dynamic_partitions(JUDGE_PARTITIONS_NAME), judges)
-    note = f"added judge partitions {added}" if added else "judge partitions match the config"
+    note = (f"added judge partitions {added}: the automation runs their per-judge assets" if added
+            else "judge partitions match the config")
     if stale:
         note += f"; kept partitions of judges no longer configured: {stale}"
     context.log.info(note)
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=j, run_key=f"judge-added-{j}") for j in added],
         dynamic_partitions_requests=[judge_model_partitions.build_add_request(added)] if added else [],
-        skip_reason=None if added else note,
+        skip_reason=note,  # a tick without runs is "skipped"; its reason says what it did
     )
 
 

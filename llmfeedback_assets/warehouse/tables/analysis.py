@@ -6,7 +6,7 @@ from ..table import declare
 
 LEADERBOARD = declare("leaderboard", "Per judge and pooled (judge_model='__pooled__'): strengths with 95% "
                                      "intervals.", [
-    ("judge_model", "VARCHAR", "the judge, '__pooled__' for all judges, or an external source"),
+    ("judge_model", "VARCHAR", "the judge, `__pooled__` for all judges, or an external source"),
     ("model", "VARCHAR", "the responder ranked"),
     ("rank", "INTEGER", "rank by overlapping intervals (ties share a rank)"),
     ("bt_score", "DOUBLE", "Bradley-Terry strength (sums to 1 over the board)"),
@@ -15,13 +15,31 @@ LEADERBOARD = declare("leaderboard", "Per judge and pooled (judge_model='__poole
     ("elo", "DOUBLE", "Bradley-Terry on the Elo scale (400 log10, anchored at 1000)"),
     ("elo_low", "DOUBLE", "bootstrap 2.5% quantile of elo"),
     ("elo_high", "DOUBLE", "bootstrap 97.5% quantile of elo"),
-    ("win_rate", "DOUBLE", "share of comparisons won, ties as half"),
-    ("win_rate_adjusted", "DOUBLE", "mean predicted win rate against every other model"),
+    ("win_rate", "DOUBLE", "wins / comparisons (a tie counts as no win)"),
+    ("win_rate_adjusted", "DOUBLE", "(wins + ties / 2) / comparisons: a tie counts as half a win"),
     ("mean_score_turn1", "DOUBLE", "mean single-answer grade on turn 1"),
     ("mean_score_turn2", "DOUBLE", "mean single-answer grade on turn 2"),
     ("n_comparisons", "BIGINT", "pairwise comparisons the model took part in"),
+    ("style_elo", "DOUBLE", "Elo with style held fixed (Arena's style control: length and markdown "
+                            "differences fitted jointly); NULL on external boards, which carry no answers"),
+    ("style_elo_low", "DOUBLE", "bootstrap 2.5% quantile of style_elo"),
+    ("style_elo_high", "DOUBLE", "bootstrap 97.5% quantile of style_elo"),
+    ("lc_win_rate", "DOUBLE", "AlpacaEval 2.0's length-controlled win rate against the baseline (a fraction; "
+                              "NULL for the baseline itself and on external boards)"),
+    ("lc_win_rate_se", "DOUBLE", "standard error of lc_win_rate"),
     ("true_quality", "DOUBLE", "the simulator's latent quality (NULL for real models)"),
     ("simulated", "BOOLEAN", "the model is simulated"),
+])
+
+STYLE_COEFFICIENTS = declare("style_coefficients", "Per board: what one standardised unit of each style "
+                                                   "difference is worth to the judge, in log-odds.", [
+    ("judge_model", "VARCHAR", "the board: a judge or `__pooled__`"),
+    ("feature", "VARCHAR", "length (words), headers, lists or bold (markdown counts)"),
+    ("coefficient", "DOUBLE", "log-odds per standardised unit of the answers' normalised difference (NULL: "
+                              "the feature never varied)"),
+    ("low", "DOUBLE", "bootstrap 2.5% quantile"),
+    ("high", "DOUBLE", "bootstrap 97.5% quantile"),
+    ("feature_std", "DOUBLE", "that unit, in the normalised difference's own units"),
 ])
 
 EXTERNAL_COMPARISONS = declare("external_comparisons", "Pairwise votes read from external sources.", [
@@ -86,5 +104,47 @@ PAIRWISE_WIN_RATES = declare("pairwise_win_rates", "FastChat show_result pairwis
     ("win_rate_adjusted", "DOUBLE", "(win + tie / 2) / (win + loss + tie)"),
 ])
 
-TABLES = [LEADERBOARD, EXTERNAL_COMPARISONS, JUDGE_AGREEMENT, POSITION_CONSISTENCY, MT_BENCH_SCORES,
-          PAIRWISE_WIN_RATES]
+EVALUATOR_LEADERBOARD = declare("evaluator_leaderboard", (
+    "Judges judged: per judge, agreement with humans and the other judges, noise, position and length bias, "
+    "self-preference, parse failures, cost and latency; on the simulator, the configured noise and biases."),
+    [
+    ("judge", "VARCHAR", "the judge: one of ours (a judge_model partition) or an external machine source"),
+    ("source", "VARCHAR", "judged (our judgments table) or external (comparison_sources, human: false)"),
+    ("simulated", "BOOLEAN", "a simulated judge: its dollars are simulated and configured_* are known"),
+    ("n_judgments", "BIGINT", "judgment rows (single and pairwise, parsed or not; external: votes)"),
+    ("n_pairwise", "BIGINT", "pairwise judgments (external: votes)"),
+    ("n_single", "BIGINT", "single-answer grades"),
+    ("parse_failure_rate", "DOUBLE", "share of judgment rows whose verdict could not be read"),
+    ("human_n", "BIGINT", "matched (judge vote, human vote) pairs on the same question, turn and pair"),
+    ("human_agreement", "DOUBLE", "MT-bench agreement with the human votes, ties included"),
+    ("human_agreement_no_ties", "DOUBLE", "the same over matched pairs where neither voted tie"),
+    ("human_kappa", "DOUBLE", "Cohen's kappa with the human votes (3 labels, the matched pairs)"),
+    ("human_spearman", "DOUBLE", "Spearman of the judge's and the humans' Bradley-Terry boards"),
+    ("judges_n", "BIGINT", "matched vote pairs with every other judge, pooled"),
+    ("judges_agreement", "DOUBLE", "MT-bench agreement with the other judges, ties included"),
+    ("judges_agreement_no_ties", "DOUBLE", "the same without the pairs in which either voted tie"),
+    ("judges_kappa", "DOUBLE", "Cohen's kappa with the other judges on the pooled matched pairs"),
+    ("alpha_all", "DOUBLE", "Krippendorff's alpha (nominal) of all judges' verdicts (same on every row)"),
+    ("alpha_without", "DOUBLE", "the panel's alpha without this judge: above alpha_all, the judge lowers it"),
+    ("position_consistency", "DOUBLE", "share of pairs with the same verdict in both orders"),
+    ("prefers_first", "DOUBLE", "share of pairs where the answer shown first won in both orders"),
+    ("position_bias", "DOUBLE", "P(shown first wins) - P(shown second wins), one order at a time; 0: fair"),
+    ("length_coef", "DOUBLE", "style-control length coefficient: log-odds per std of length difference"),
+    ("length_coef_low", "DOUBLE", "bootstrap 2.5% quantile of length_coef"),
+    ("length_coef_high", "DOUBLE", "bootstrap 97.5% quantile of length_coef"),
+    ("noise", "DOUBLE", "Grubbs error variance of the judge's grades (grade points^2, length regressed out)"),
+    ("noise_pairwise", "DOUBLE", "the same estimate on single-order verdicts coded +1/0/-1"),
+    ("self_preference", "DOUBLE", "extra grade points for its own answers over what other judges give them"),
+    ("self_win_rate_gain", "DOUBLE", "its own model's adjusted win rate by this judge minus by the others"),
+    ("n_calls", "BIGINT", "journaled model calls behind the judgments"),
+    ("usd_per_1k", "DOUBLE", "dollars per 1,000 judgments from the journal (simulated $ when simulated)"),
+    ("latency_p50_s", "DOUBLE", "median seconds per successful call"),
+    ("latency_p90_s", "DOUBLE", "90th percentile seconds per successful call"),
+    ("configured_noise", "DOUBLE", "simulator: configured chance a grade moves by one"),
+    ("configured_position_bias", "DOUBLE", "simulator: configured preference for the answer shown first"),
+    ("configured_verbosity_bias", "DOUBLE", "simulator: configured preference for longer answers"),
+    ("configured_self_preference", "DOUBLE", "simulator: configured extra credit to its own answers"),
+], key="judge")
+
+TABLES = [LEADERBOARD, STYLE_COEFFICIENTS, EXTERNAL_COMPARISONS, JUDGE_AGREEMENT, POSITION_CONSISTENCY,
+          MT_BENCH_SCORES, PAIRWISE_WIN_RATES, EVALUATOR_LEADERBOARD]

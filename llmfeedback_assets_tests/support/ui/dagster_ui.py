@@ -1,10 +1,12 @@
-"""`dagster dev` on a free 127.0.0.1 port for a test, and the few GraphQL calls the test needs."""
+"""`dagster dev` on a free 127.0.0.1 port for a test, the few GraphQL calls the UI tests need, and where their
+screenshots go."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -22,7 +24,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 RUN_STATUS = """query ($filter: RunsFilter) { runsOrError(filter: $filter) {
-  __typename ... on Runs { results { runId status tags { key value } } } ... on PythonError { message } } }"""
+  __typename ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
+  ... on PythonError { message } } }"""
+ACTIVE = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
+# Metadata values by label; markdown (tables, plots as data-URI images) is left out: a plot is ~100 kB.
+MATERIALIZATIONS = """query ($key: AssetKeyInput!, $limit: Int) { assetOrError(assetKey: $key) {
+  ... on Asset { assetMaterializations(limit: $limit) { runId timestamp partition metadataEntries { label
+    ... on JsonMetadataEntry { jsonString } ... on IntMetadataEntry { intValue }
+    ... on TextMetadataEntry { text } ... on FloatMetadataEntry { floatValue } } } } } }"""
+PARTITION_STATUSES = """query ($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
+  assetPartitionStatuses { ... on DefaultPartitionStatuses {
+    materializedPartitions failedPartitions materializingPartitions unmaterializedPartitions } } } } }"""
+STEP_FAILURES = """query ($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events {
+  ... on ExecutionStepFailureEvent { stepKey failureMetadata { description } error { message } } } } } }"""
 LOCATIONS = ("{ workspaceOrError { __typename ... on Workspace {\n"
              "  locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError "
              "{ message } } } } } }")
@@ -60,6 +74,37 @@ class DagsterDev:
         data = self.graphql(RUN_STATUS,
                             {"filter": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}})
         return data["runsOrError"]["results"]
+
+    def active_runs(self) -> list[dict]:
+        """Runs queued or in progress."""
+        return self.graphql(RUN_STATUS, {"filter": {"statuses": ACTIVE}})["runsOrError"]["results"]
+
+    def materializations(self, asset: str, limit: int = 20) -> list[dict]:
+        """The asset's latest materializations, newest first: runId, timestamp (ms, as a string), partition
+        and `metadata` {label: value}: JSON parsed, numbers and text as they are, None for the other kinds
+        (markdown tables and plots, schemas)."""
+        data = self.graphql(MATERIALIZATIONS, {"key": {"path": [asset]}, "limit": limit})["assetOrError"]
+        out = []
+        for m in data.get("assetMaterializations", []):
+            values = {}
+            for e in m.pop("metadataEntries"):
+                label = e.pop("label")
+                values[label] = (json.loads(e["jsonString"]) if "jsonString" in e
+                                 else next(iter(e.values()), None))
+            out.append({**m, "metadata": values})
+        return out
+
+    def partition_statuses(self, asset: str) -> dict[str, list[str]]:
+        """Partition keys by status: materializedPartitions, failedPartitions, materializingPartitions and
+        unmaterializedPartitions."""
+        node = self.graphql(PARTITION_STATUSES, {"key": {"path": [asset]}})["assetNodeOrError"]
+        return node["assetPartitionStatuses"]
+
+    def step_failures(self, run_id: str) -> list[dict]:
+        """The run's step failures: stepKey, failureMetadata.description (a dagster.Failure's one line) and
+        the error message."""
+        events = self.graphql(STEP_FAILURES, {"runId": run_id})["logsForRun"]["events"]
+        return [e for e in events if e.get("stepKey")]
 
     def wait_run(self, tags: dict[str, str], timeout: float) -> dict:
         """The run carrying `tags`, once it has finished (success or not)."""
@@ -101,3 +146,12 @@ def stop_process_group(proc: subprocess.Popen, timeout: float) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def publish_screenshots(shots: Path) -> None:
+    """Copy a test's screenshots to $LLMFEEDBACK_UI_SCREENSHOTS when it is set (to look at them after CI)."""
+    if os.environ.get("LLMFEEDBACK_UI_SCREENSHOTS"):
+        out = Path(os.environ["LLMFEEDBACK_UI_SCREENSHOTS"])
+        out.mkdir(parents=True, exist_ok=True)
+        for png in shots.glob("*.png"):
+            shutil.copy(png, out / png.name)
