@@ -25,7 +25,9 @@ BOARD_NOTE = (
     "`style_elo`: Elo with style held fixed (Chatbot Arena's style control: the answers' differences in "
     "length, headers, lists and bold are fitted with the strengths, so a judge that rewards length alone "
     "stops lifting long answers). `lc_win_rate`: AlpacaEval 2.0's length-controlled win rate against the "
-    "baseline, the win rate the model would have if its answers were as long as the baseline's."
+    "baseline, the win rate the model would have if its answers were as long as the baseline's, with its "
+    "standard error `lc_win_rate_se` (0 where the fit is certain, e.g. a model that never beat the "
+    "baseline); \"–\" for the baseline itself."
 )
 
 
@@ -50,7 +52,8 @@ def board_markdown(board: pd.DataFrame) -> str:
     view = view.drop(columns=[c for c in ("true_quality", "style_elo", "style_elo_low", "style_elo_high",
                                           "lc_win_rate", "lc_win_rate_se")
                               if c in view and view[c].isna().all()])
-    return view.to_markdown(index=False, floatfmt="g") + "\n\n" + BOARD_NOTE
+    view = view.astype(object).where(view.notna(), None)  # tabulate shows None as missingval, NaN as "nan"
+    return view.to_markdown(index=False, floatfmt="g", missingval="–") + "\n\n" + BOARD_NOTE
 
 
 def compared(board: pd.DataFrame) -> pd.DataFrame:
