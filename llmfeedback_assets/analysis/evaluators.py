@@ -243,7 +243,8 @@ def _noise_columns(j: pd.DataFrame, texts: pd.Series) -> pd.DataFrame:
 def self_preference_table(j: pd.DataFrame) -> pd.DataFrame:
     """Per judge that graded or compared its own answers: how much more it gives them than the other
     judges give the same answers, beyond how much more it gives everyone's answers (grade points); and the
-    same for its own model's adjusted pairwise win rate on the pairs the others also judged."""
+    same for its own model's adjusted pairwise win rate on the pairs the others also judged. Another judge's
+    verdicts on its own answers are no reference: they carry that judge's own self-preference."""
     ok = j[j["parse_status"] == "ok"]
     rows = []
     single = ok[(ok["mode"] == "single") & ok["score"].notna()]
@@ -253,17 +254,27 @@ def self_preference_table(j: pd.DataFrame) -> pd.DataFrame:
     for judge in sorted(set(ok["judge_model"].astype(str))):
         row = {"judge": judge}
         if judge in grades.columns and grades.shape[1] > 1:
-            gap = grades[judge] - grades.drop(columns=judge).mean(axis=1)
-            mine = gap.index.get_level_values("model_a") == judge
+            author = grades.index.get_level_values("model_a")
+            others = grades.drop(columns=judge)
+            others = others.mask(pd.DataFrame({c: author == c for c in others.columns}, index=grades.index))
+            gap = grades[judge] - others.mean(axis=1)
+            mine = author == judge
             if mine.any() and (~mine).any():
                 row["self_preference"] = float(gap[mine].mean() - gap[~mine].mean())
-        own = pairs[(pairs["model_a"] == judge) | (pairs["model_b"] == judge)]
+        party = (pairs["model_a"] == judge) | (pairs["model_b"] == judge)
+        party_judged = (pairs["judge_model"] == pairs["model_a"]) | (pairs["judge_model"] == pairs["model_b"])
+        own = pairs[party & ((pairs["judge_model"] == judge) | ~party_judged)]
         if len(own) and own["judge_model"].nunique() > 1:
+            first = own["model_a"] == judge
             score = np.where(own["winner"] == "tie", 0.5,
-                             (own["winner"] == np.where(own["model_a"] == judge, "model_a", "model_b")) * 1.0)
-            by = pd.Series(score, index=own.index).groupby(own["judge_model"].astype(str)).mean()
-            if judge in by.index:
-                row["self_win_rate_gain"] = float(by[judge] - by.drop(judge).mean())
+                             (own["winner"] == np.where(first, "model_a", "model_b")) * 1.0)
+            opponent = np.where(first, own["model_b"], own["model_a"])
+            by = pd.Series(score, index=own.index).groupby(
+                [own["prompt_id"], own["turn"], opponent, own["judge_model"].astype(str)]).mean().unstack()
+            if judge in by.columns:
+                gain = (by[judge] - by.drop(columns=judge).mean(axis=1)).dropna()
+                if len(gain):
+                    row["self_win_rate_gain"] = float(gain.mean())
         rows.append(row)
     return pd.DataFrame(rows, columns=["judge", "self_preference", "self_win_rate_gain"])
 
@@ -352,8 +363,8 @@ def evaluator_table(inputs: EvaluatorInputs, rounds: int = 200, seed: int = 0) -
 
 def noise_recovery(table: pd.DataFrame) -> dict:
     """On the simulator: whether the measured noise orders the simulated judges as configured (Spearman
-    and exact order), and the same for position and verbosity bias (the judge configured highest is the
-    one measured highest)."""
+    and exact order), and the same for position bias, verbosity bias and self-preference (the judge
+    configured highest is the one measured highest)."""
     sim = table[table["simulated"].astype(bool) & table["noise"].notna()]
     out: dict = {}
     if len(sim) >= 2 and sim["configured_noise"].nunique() > 1:
@@ -364,7 +375,8 @@ def noise_recovery(table: pd.DataFrame) -> dict:
         out["noise_order_recovered"] = by_measured == by_configured
     sim = table[table["simulated"].astype(bool)]
     for measured, configured in (("position_bias", "configured_position_bias"),
-                                 ("length_coef", "configured_verbosity_bias")):
+                                 ("length_coef", "configured_verbosity_bias"),
+                                 ("self_preference", "configured_self_preference")):
         s = sim[sim[measured].notna()]
         if len(s) >= 2 and s[configured].nunique() > 1:
             out[f"{measured}_top_recovered"] = bool(
