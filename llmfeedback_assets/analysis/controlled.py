@@ -52,8 +52,6 @@ def style_board(pairs: pd.DataFrame, rounds: int, seed: int
                 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """(per-model style-controlled Elo with its interval, the fitted style coefficients), or None when the
     comparisons cannot support the fit (too few, or a disconnected graph)."""
-    if pairs["model_a"].nunique() + pairs["model_b"].nunique() < 2 or len(pairs) < 2:
-        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ranking.RankingWarning)
@@ -86,12 +84,10 @@ def lc_annotations(pairs: pd.DataFrame, answers: AnswerTexts, baseline: str) -> 
     }, index=against["prompt_id"].astype(str) + "/" + against["turn"].astype(str))
     # both orders of one pair (a judge asked twice, or several judges pooled) count as one annotation each,
     # averaged, as AlpacaEval averages its annotators
-    keys = [frame.index, frame["generator_2"]]
-    pref = frame.groupby(keys)["preference"].mean()
-    first_rows = frame[~frame.set_index("generator_2", append=True).index.duplicated()]
-    first_rows = first_rows.assign(preference=pref.reindex(
-        pd.MultiIndex.from_arrays([first_rows.index, first_rows["generator_2"]])).to_numpy())
-    return first_rows
+    keyed = frame.set_index("generator_2", append=True)
+    first = keyed[~keyed.index.duplicated()]
+    mean = keyed.groupby(level=[0, 1])["preference"].mean()
+    return first.assign(preference=mean.reindex(first.index).to_numpy()).reset_index("generator_2")
 
 
 def lc_board(annotations: pd.DataFrame) -> pd.DataFrame | None:
