@@ -106,11 +106,20 @@ def _is_judge_partitioned(defs, keys) -> bool:
     return getattr(pdef, "name", None) == JUDGE_PARTITIONS_NAME
 
 
-def _database(config, *, must_exist: bool = False):
+def _database(config, *, must_exist: bool = False, as_of: int | None = None):
     """The config's warehouse, announced on the command's first line; a database that does not exist yet is
-    said out loud (a config outside data/config/ resolves `database` against its own folder)."""
+    said out loud (a config outside data/config/ resolves `database` against its own folder). `as_of`: the
+    lake as it was at that snapshot."""
     from .warehouse import Warehouse
 
+    if config.warehouse.backend == "ducklake":
+        wh = Warehouse.from_config(config)
+        wh = wh.at(as_of) if as_of is not None else wh
+        print(f"warehouse: {wh.describe()}", flush=True)
+        return wh
+    if as_of is not None:
+        raise ConfigError("--as-of reads an old snapshot, which needs warehouse.backend: ducklake "
+                          "(the DuckDB file keeps no history)")
     path = config.database_path
     new = not path.exists()
     print(f"database: {path}" + (" (new)" if new else ""), flush=True)
@@ -137,7 +146,7 @@ def cmd_leaderboard(args) -> int:
     from .analysis.pipeline import POOLED
 
     config = load_config(os.environ.get("LLMFEEDBACK_CONFIG") if args.config is None else args.config)
-    wh = _database(config, must_exist=True)
+    wh = _database(config, must_exist=True, as_of=getattr(args, "as_of", None))
     if wh is None:
         print("no leaderboard: run `make run` (or `llmfeedback run`) first", file=sys.stderr)
         return 1
@@ -163,7 +172,7 @@ def cmd_leaderboard(args) -> int:
                    "mean_score_turn1", "mean_score_turn2", "n_comparisons", "true_quality"]]
     sim = bool(board["simulated"].all())
     title = "all judges pooled" if chosen == POOLED else chosen
-    print(f"\nLeaderboard ({title}) from {wh.path}"
+    print(f"\nLeaderboard ({title}) from {wh.describe()}"
           + (" -- SIMULATED models and judges (offline simulator)" if sim else ""))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     _print_mt_bench(wh, None if chosen == POOLED else chosen)
@@ -225,6 +234,34 @@ def cmd_show(args) -> int:
     return 0 if matched else 1
 
 
+def cmd_migrate(args) -> int:
+    """Copy the file warehouse into the configured lake (--to ducklake) or the lake into the file."""
+    from .warehouse import Warehouse
+    from .warehouse.migrate import MigrationError, migrate
+
+    config = load_config(args.config)
+    if not (config.warehouse.catalog and config.warehouse.data_path):
+        raise ConfigError("migrate needs the lake in the config: warehouse.catalog and warehouse.data_path")
+    file_wh = Warehouse(config.database_path)
+    lake_wh = Warehouse.from_config(config, backend="ducklake")
+    source, target = (file_wh, lake_wh) if args.to == "ducklake" else (lake_wh, file_wh)
+    if source is file_wh and not file_wh.path.exists():
+        print(f"error: {file_wh.path} does not exist: nothing to copy", file=sys.stderr)
+        return 1
+    print(f"copying {source.describe()} -> {target.describe()}", flush=True)
+    try:
+        counts = migrate(source, target, replace=args.replace)
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, (n_src, n_dst) in counts.items():
+        if n_src:
+            print(f"{name}\t{n_src} -> {n_dst}")
+    print(f"copied {sum(c[0] for c in counts.values())} rows in {len(counts)} tables; every count matches. "
+          f"Set warehouse.backend: {args.to} to use the copy.")
+    return 0
+
+
 def cmd_synth_cost(args) -> int:
     from .synth import estimate_synth_cost, format_synth_cost
 
@@ -248,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     lb.add_argument("--judge",
                     help="one judge's board, or a source's by its configured name (default: pooled)")
     lb.add_argument("--list", action="store_true", help="list the stored boards")
+    lb.add_argument("--as-of", type=int, metavar="SNAPSHOT",
+                    help="the board as it was at this DuckLake snapshot (a leaderboard materialization "
+                         "names the snapshot it wrote)")
     lb.set_defaults(fn=cmd_leaderboard)
     est = sub.add_parser("estimate-cost", parents=[common], help="price judging the stored responses before "
                          "any call")
@@ -265,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--limit", type=int, default=10, help="judgments printed (default 10; 0 prints all)")
     show.add_argument("--width", type=int, help="characters per line (default: the terminal's)")
     show.set_defaults(fn=cmd_show)
+    mig = sub.add_parser("migrate", parents=[common], help="copy the DuckDB file into the configured "
+                         "DuckLake, or back; row counts checked")
+    mig.add_argument("--to", choices=["ducklake", "duckdb"], required=True)
+    mig.add_argument("--replace", action="store_true", help="overwrite a target that already holds rows")
+    mig.set_defaults(fn=cmd_migrate)
     sub.add_parser("estimate-synth-cost", parents=[common],
                    help="price the planned persona conversations before any call"
                    ).set_defaults(fn=cmd_synth_cost)

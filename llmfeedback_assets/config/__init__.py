@@ -47,6 +47,7 @@ from .sections import (
     SimJudgeSpec,
     SimResponderSpec,
     SynthConfig,
+    WarehouseConfig,
     _Strict,
 )
 
@@ -62,12 +63,14 @@ __all__ = [
     "CurationConfig", "EvalLLM", "ExportConfig", "GenerationConfig", "JudgeRoles", "JudgingConfig",
     "JudgingMode", "JudgmentFormat", "JudgmentSource", "LeaderboardConfig", "ModelSpec", "PersonaSpec",
     "PromptSource", "Provider", "ReferenceOutputs", "ReferenceSource", "RewardConfig", "SftField",
-    "SftFormat", "SftSource", "SimJudgeSpec", "SimResponderSpec", "SynthConfig", "config_path", "load_config",
+    "SftFormat", "SftSource", "SimJudgeSpec", "SimResponderSpec", "SynthConfig", "WarehouseConfig",
+    "config_path", "load_config",
 ]
 
 
 class Config(_Strict):
     database: str = Field("data/warehouse.duckdb", description="DuckDB file, relative to project root")
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     seed: int = 0
     models: list[ModelSpec]
     responders: list[str] = Field(default_factory=list)

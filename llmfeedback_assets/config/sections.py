@@ -360,6 +360,34 @@ class SynthConfig(_Strict):
         return self
 
 
+class WarehouseConfig(_Strict):
+    """Where the tables live: the embedded DuckDB file (`database`) or a DuckLake shared by many machines."""
+
+    backend: Literal["duckdb", "ducklake"] = Field(
+        "duckdb", description="duckdb: the one file at `database`; ducklake: catalog + Parquet data path")
+    catalog: str | None = Field(None, description=(
+        "DuckLake catalog after `ducklake:`, e.g. `postgres:dbname=lake host=db user=llmfeedback`; the "
+        "password comes from $PGPASSWORD, never the config"))
+    data_path: str | None = Field(None, description=(
+        "folder of the lake's Parquet files: a shared volume (relative paths resolve against the project) "
+        "or s3://bucket/prefix (keys from $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY, endpoint from "
+        "$AWS_ENDPOINT_URL)"))
+    metadata_schema: str | None = Field(None, description="PostgreSQL schema of the catalog tables "
+                                                          "(one database can hold several lakes)")
+
+    @model_validator(mode="after")
+    def _lake_needs_places(self):
+        if self.backend == "ducklake":
+            missing = [k for k in ("catalog", "data_path") if not getattr(self, k)]
+            if missing:
+                need = " and ".join(f"warehouse.{k}" for k in missing)
+                raise ValueError(f"warehouse.backend ducklake needs {need}")
+        if self.catalog and "password" in self.catalog.lower():
+            raise ValueError("warehouse.catalog must not hold a password: set $PGPASSWORD (secrets stay in "
+                             "the environment)")
+        return self
+
+
 class ExportConfig(_Strict):
     database_url: str = Field("sqlite:///data/exports/backfill.sqlite")
     batch_size: int = Field(200, gt=0)

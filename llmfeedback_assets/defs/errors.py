@@ -16,6 +16,8 @@ from typing import TypeVar
 
 import dagster as dg
 
+from ..warehouse import SnapshotLog, recording
+
 F = TypeVar("F", bound=Callable)
 
 CONFIGURATION, INPUT, PROVIDER = "configuration", "input", "model provider"
@@ -45,13 +47,15 @@ def user_errors() -> dict[type[Exception], str]:
     from ..reward.bestofn import WinRateError
     from ..reward.data import RewardModelError
     from ..reward.feedback import FeedbackError
+    from ..warehouse.lake import LakeError
+    from ..warehouse.store import WarehouseVersionError
     from ..warehouse.table import WarehouseDataError
 
     return {ConfigError: CONFIGURATION, JudgePromptsError: CONFIGURATION,
             PromptSourceError: INPUT, AnswerSourceError: INPUT, JudgmentSourceError: INPUT,
             SftSourceError: INPUT, SourceFormatError: INPUT, FeedbackError: INPUT, CurationFlowError: INPUT,
             RewardModelError: INPUT, WinRateError: INPUT, WarehouseDataError: INPUT, ExportError: INPUT,
-            FatalModelError: PROVIDER}
+            FatalModelError: PROVIDER, LakeError: CONFIGURATION, WarehouseVersionError: CONFIGURATION}
 
 
 def kind_of(exc: BaseException) -> str | None:
@@ -72,7 +76,10 @@ def failure_for(exc: BaseException, kind: str) -> dg.Failure:
 def one_line_failure(fn: F) -> F:
     """Decorate an asset or asset-check body (directly under `@dg.asset(...)`/`@dg.asset_check(...)`): a
     user-facing error becomes `dagster.Failure`, raised `from None` so the error chain does not repeat the
-    traceback. functools.wraps keeps the name and the signature Dagster reads (context, resources)."""
+    traceback. functools.wraps keeps the name and the signature Dagster reads (context, resources).
+
+    It also records the warehouse snapshots the body read and wrote (`warehouse.recording`) into the
+    metadata of the materialization it returns, so every table asset names the data it was computed from."""
 
     def convert(exc: Exception) -> None:
         kind = kind_of(exc)
@@ -83,22 +90,33 @@ def one_line_failure(fn: F) -> F:
 
         @functools.wraps(fn)
         def generator(*args, **kwargs):
-            try:
-                return (yield from fn(*args, **kwargs))
-            except Exception as exc:
-                convert(exc)
-                raise
+            with recording() as snapshots:
+                try:
+                    for item in fn(*args, **kwargs):
+                        yield with_snapshots(item, snapshots)
+                except Exception as exc:
+                    convert(exc)
+                    raise
 
         generator.one_line_failure = True  # type: ignore[attr-defined]
         return generator  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def body(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            convert(exc)
-            raise
+        with recording() as snapshots:
+            try:
+                return with_snapshots(fn(*args, **kwargs), snapshots)
+            except Exception as exc:
+                convert(exc)
+                raise
 
     body.one_line_failure = True  # type: ignore[attr-defined]  (a test finds every body wrapped)
     return body  # type: ignore[return-value]
+
+
+def with_snapshots(result, snapshots: SnapshotLog):
+    """A MaterializeResult with the snapshots read and written added to its metadata; anything else as is."""
+    if not isinstance(result, dg.MaterializeResult):
+        return result
+    extra = snapshots.metadata()
+    return result._replace(metadata={**(result.metadata or {}), **extra}) if extra else result

@@ -61,7 +61,7 @@ class LLMFeedbackResource(dg.ConfigurableResource):
 
     def warehouse(self, config: Config | None = None) -> Warehouse:
         config = config or self.load()
-        return Warehouse(self.database or config.database_path)
+        return Warehouse.from_config(config, self.database)
 
     def gateway(self, context: dg.AssetExecutionContext, config: Config, warehouse: Warehouse) -> Gateway:
         def report(stats: RunStats) -> None:

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     url = resolve_database_url(args.url or config.export.database_url, config.root)
-    data = load_backfill_data(Warehouse(config.database_path))
+    data = load_backfill_data(Warehouse.from_config(config))
     report = export_backfill(url, data, job_id=args.job_id,
                              batch_size=args.batch_size or config.export.batch_size,
                              schema=args.schema, source="cli", pause_s=args.pause_between_batches,

@@ -99,16 +99,27 @@ class Claims:
             return True
         return host == HOST and pid is not None and process_gone(int(pid), start or "0")
 
-    def _beat(self, con, now: dt.datetime) -> None:
+    def _beat(self, con, now: dt.datetime) -> bool:
+        """Refresh (or first write) this run's owner row inside a write; False when the row is gone (another
+        run found this one dead and took its claims). The caller applies the outcome with `after_beat` once
+        the write committed: a lake transaction may run more than once."""
         if self.registered:
-            if not con.execute("UPDATE llm_claim_owners SET heartbeat_at = ? WHERE owner = ? RETURNING owner",
-                               [now, self.owner]).fetchall():
-                self.lost = True  # another run found this one dead and took its claims
-        else:
-            con.execute("INSERT OR REPLACE INTO llm_claim_owners (owner, host, pid, proc_start, label, "
-                        "started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [self.owner, HOST, self.pid, self.proc_start, self.label, now, now])
-            self.registered = True
+            # a read, then the update (DuckLake has no UPDATE ... RETURNING): a run that deletes this row at
+            # the same time makes one of the two commits conflict, and that write runs again
+            if not con.execute("SELECT 1 FROM llm_claim_owners WHERE owner = ?", [self.owner]).fetchall():
+                return False
+            con.execute("UPDATE llm_claim_owners SET heartbeat_at = ? WHERE owner = ?", [now, self.owner])
+            return True
+        con.execute("DELETE FROM llm_claim_owners WHERE owner = ?", [self.owner])
+        con.execute("INSERT INTO llm_claim_owners (owner, host, pid, proc_start, label, started_at, "
+                    "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [self.owner, HOST, self.pid, self.proc_start, self.label, now, now])
+        return True
+
+    def after_beat(self, alive: bool) -> None:
+        if self.registered and not alive:
+            self.lost = True
+        self.registered = True
         self._last_beat = time.monotonic()
 
     def beat_due(self) -> bool:
@@ -118,8 +129,7 @@ class Claims:
     def heartbeat(self) -> None:
         with self.lock:
             if self.registered and not self.lost:
-                with self.warehouse.transaction() as con:
-                    self._beat(con, _now())
+                self.after_beat(bool(self.warehouse.write(lambda con: self._beat(con, _now()))))
 
     def _reap(self, con, now: dt.datetime) -> list[Holder]:
         """Delete the claims and owner rows of dead runs; return who they were."""
@@ -136,34 +146,78 @@ class Claims:
 
     # -- claims ------------------------------------------------------------------------------------------
     def claim(self, keys: list[str]) -> tuple[set[str], dict[str, Holder]]:
-        """Claim every key that is free (or held by a dead run) and has no answer in the table, in one
-        transaction. Returns the keys this run holds now and {key: holder} for keys a live run holds; keys
-        in neither are answered already."""
+        """Claim every key that is free (or held by a dead run) and has no answer in the table. Returns the
+        keys this run holds now and {key: holder} for keys a live run holds; keys in neither are answered
+        already.
+
+        On the file one transaction decides (the key is the table's primary key). A lake has no keys and
+        snapshot isolation, so two runs may both add a claim for one key; DuckLake numbers rows in commit
+        order, so the claim with the lowest rowid wins, every run reads that after its commit, and a loser
+        drops its row. A run that read "mine" keeps it: later claims get higher rowids."""
         keys = list(dict.fromkeys(keys))
         if not keys:
             return set(), {}
         frame = pd.DataFrame({"request_key": keys})
-        with self.lock, self.warehouse.transaction() as con:
+        verb = "INSERT OR IGNORE" if self.warehouse.lake is None else "INSERT"
+
+        def body(con):
             now = _now()
-            self._beat(con, now)
+            alive = self._beat(con, now)
+            dead = self._reap(con, now) if alive else []
+            if alive:
+                con.register("_keys", frame)
+                con.execute(f"{verb} INTO llm_claims (request_key, owner, claimed_at) "
+                            "SELECT request_key, ?, ? FROM _keys WHERE request_key NOT IN "
+                            "(SELECT request_key FROM llm_journal WHERE status = 'ok') "
+                            "AND request_key NOT IN (SELECT request_key FROM llm_claims)", [self.owner, now])
+                con.unregister("_keys")
+            # on the file the transaction is the whole story (one writer at a time): read who holds what in
+            # it, so a claim is one turn at the file's lock; a lake's winners are read after the commit
+            return alive, dead, self._holders(frame, con) if alive and self.warehouse.lake is None else None
+
+        with self.lock:
+            alive, dead, holders = self.warehouse.write(body)
+            self.after_beat(alive)
             if self.lost:
                 raise ClaimsLost(self.lost_message())
-            dead = self._reap(con, now)
-            con.register("_keys", frame)
-            con.execute("INSERT OR IGNORE INTO llm_claims (request_key, owner, claimed_at) "
-                        "SELECT request_key, ?, ? FROM _keys WHERE request_key NOT IN "
-                        "(SELECT request_key FROM llm_journal WHERE status = 'ok')", [self.owner, now])
-            held = con.execute("SELECT c.request_key, c.owner, o.host, o.pid, o.label, o.heartbeat_at "
-                               "FROM llm_claims c JOIN _keys USING (request_key) "
-                               "LEFT JOIN llm_claim_owners o USING (owner)").fetchall()
-            con.unregister("_keys")
-        for d in dead:
-            log.warning("claims of %s released: its process is gone or its heartbeat is older than the "
-                        "%.0fs lease", d.describe(), self.lease_s)
-        mine = {k for k, owner, *_ in held if owner == self.owner}
-        theirs = {k: Holder(owner, host, pid, label, hb) for k, owner, host, pid, label, hb in held
-                  if owner != self.owner}
+            for d in dead:
+                log.warning("claims of %s released: its process is gone or its heartbeat is older than the "
+                            "%.0fs lease", d.describe(), self.lease_s)
+            held, mine_too = holders or self._holders(frame)
+            lost_races = [k for k in mine_too if held.get(k, (None,))[0] != self.owner]
+            if lost_races:
+                self.warehouse.execute("DELETE FROM llm_claims WHERE owner = ? AND "
+                                       "list_contains(?, request_key)", [self.owner, lost_races])
+        mine = {k for k, (owner, *_) in held.items() if owner == self.owner}
+        theirs = {k: Holder(owner, host, pid, label, hb)
+                  for k, (owner, host, pid, _, label, hb) in held.items() if owner != self.owner}
         return mine, theirs
+
+    def _holders(self, frame: pd.DataFrame, con=None) -> tuple[dict[str, tuple], set[str]]:
+        """{key: (owner, host, pid, proc_start, label, heartbeat_at)} of the winning claim (the lowest
+        rowid) of each key without an answer, and the keys where this run has a claim row at all."""
+        sql = ("SELECT c.request_key, c.owner, o.host, o.pid, o.proc_start, o.label, o.heartbeat_at FROM "
+               "(SELECT request_key, arg_min(owner, rowid) AS owner FROM llm_claims "
+               " WHERE request_key IN (SELECT request_key FROM _keys) AND request_key NOT IN "
+               " (SELECT request_key FROM llm_journal WHERE status = 'ok') GROUP BY request_key) c "
+               "LEFT JOIN llm_claim_owners o USING (owner)")
+        mine_sql = "SELECT DISTINCT request_key FROM llm_claims WHERE owner = ? AND request_key IN " \
+                   "(SELECT request_key FROM _keys)"
+
+        def read(c):
+            c.register("_keys", frame)
+            try:
+                held = {k: tuple(rest) for k, *rest in c.execute(sql).fetchall()}
+                mine = {k for (k,) in c.execute(mine_sql, [self.owner]).fetchall()}
+            finally:
+                c.unregister("_keys")
+            return held, mine
+
+        if con is not None:
+            return read(con)
+        self.warehouse.ensure_schema()
+        with self.warehouse.connect(read_only=True) as c:
+            return read(c)
 
     def poll(self, keys: list[str]) -> tuple[dict[str, dict], set[str], dict[str, Holder]]:
         """One read-only look: ok answers in the table, keys free to claim (no claim, or a dead holder), and
@@ -172,17 +226,21 @@ class Claims:
         with self.lock:
             self.warehouse.ensure_schema()
             with self.warehouse.connect(read_only=True) as con:
-                con.register("_keys", frame)
-                answered = con.execute("SELECT j.* FROM llm_journal j JOIN _keys USING (request_key) "
-                                       "WHERE j.status = 'ok'").df()
-                held = con.execute("SELECT k.request_key, c.owner, o.host, o.pid, o.proc_start, o.label, "
-                                   "o.heartbeat_at FROM _keys k LEFT JOIN llm_claims c USING (request_key) "
-                                   "LEFT JOIN llm_claim_owners o USING (owner)").fetchall()
+                con.execute("BEGIN TRANSACTION")  # answers and claims from one snapshot
+                try:
+                    con.register("_keys", frame)
+                    answered = con.execute("SELECT j.* FROM llm_journal j JOIN _keys USING (request_key) "
+                                           "WHERE j.status = 'ok'").df()
+                    con.unregister("_keys")
+                    held, _ = self._holders(frame, con)
+                finally:
+                    con.execute("ROLLBACK")
         rows = {r["request_key"]: r for r in answered.to_dict("records")}
         now = _now()
         free: set[str] = set()
         holders: dict[str, Holder] = {}
-        for key, owner, host, pid, start, label, hb in held:
+        for key in frame["request_key"]:
+            owner, host, pid, start, label, hb = held.get(key, (None,) * 6)
             if key in rows:
                 continue
             if owner is None or host is None or self._dead(host, pid, start, hb, now):
@@ -198,21 +256,25 @@ class Claims:
             journal.recover_orphans()
             return journal.lookup(keys)
 
-    def on_journal_write(self, con, table: str) -> None:
+    def on_journal_write(self, con, table: str) -> bool:
         """Called by the journal inside the transaction that writes answers (`table` holds them): release
-        this run's claims of those keys and refresh its heartbeat."""
+        this run's claims of those keys and refresh its heartbeat (what `_beat` returns)."""
         if self.registered:
             con.execute(f"DELETE FROM llm_claims WHERE owner = ? AND request_key IN "
                         f"(SELECT request_key FROM {table})", [self.owner])
-            self._beat(con, _now())
+            return self._beat(con, _now())
+        return True
 
     def release_all(self) -> None:
         """Drop every claim of this run and its owner row (the run is over)."""
         if not self.registered:
             return
-        with self.lock, self.warehouse.transaction() as con:
+        def body(con):
             con.execute("DELETE FROM llm_claims WHERE owner = ?", [self.owner])
             con.execute("DELETE FROM llm_claim_owners WHERE owner = ?", [self.owner])
+
+        with self.lock:
+            self.warehouse.write(body)
         self.registered = False
 
     def finish(self, journal: Journal) -> None:

@@ -208,9 +208,10 @@ class Journal:
         # A later ok answer replaces an earlier failure; an ok answer is never replaced by a failure.
         df = df.sort_values("status", key=lambda s: s.eq("ok"), kind="stable").drop_duplicates(
             "request_key", keep="last")
-        with self.warehouse.transaction() as con:
+        cols = ", ".join(f'"{c}"' for c in JOURNAL_COLUMNS)
+
+        def body(con):
             con.register("_rows", df)
-            cols = ", ".join(f'"{c}"' for c in JOURNAL_COLUMNS)
             con.execute(
                 "DELETE FROM llm_journal WHERE request_key IN (SELECT request_key FROM _rows) "
                 "AND (status <> 'ok' OR request_key IN (SELECT request_key FROM _rows WHERE status = 'ok'))"
@@ -219,9 +220,13 @@ class Journal:
                 f"INSERT INTO llm_journal ({cols}) SELECT {cols} FROM _rows "
                 f"WHERE request_key NOT IN (SELECT request_key FROM llm_journal)"
             )
-            if self.claims is not None:
-                self.claims.on_journal_write(con, "_rows")
+            alive = self.claims.on_journal_write(con, "_rows") if self.claims is not None else True
             con.unregister("_rows")
+            return alive
+
+        alive = self.warehouse.write(body)
+        if self.claims is not None and self.claims.registered:
+            self.claims.after_beat(alive)
 
     def close(self) -> None:
         """Flush everything, then drop this process's spool: its rows are in the table now."""

@@ -118,11 +118,13 @@ class Table:
     def sql_columns(self) -> list[tuple[str, str]]:
         return [(c.name, c.type) for c in self.columns]
 
-    def ddl(self) -> str:
-        body = ", ".join(f'"{c.name}" {c.type}' + (" PRIMARY KEY" if (c.name,) == self.key_columns else "")
+    def ddl(self, keys: bool = True) -> str:
+        """CREATE TABLE, with the primary key as a constraint unless `keys` is False (DuckLake has none)."""
+        pk = self.key_columns if keys else ()
+        body = ", ".join(f'"{c.name}" {c.type}' + (" PRIMARY KEY" if (c.name,) == pk else "")
                          for c in self.columns)
-        if len(self.key_columns) > 1:
-            body += ", PRIMARY KEY (" + ", ".join(f'"{c}"' for c in self.key_columns) + ")"
+        if len(pk) > 1:
+            body += ", PRIMARY KEY (" + ", ".join(f'"{c}"' for c in pk) + ")"
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({body})'
 
     def empty(self) -> pd.DataFrame:

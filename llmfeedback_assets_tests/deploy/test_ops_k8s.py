@@ -1,7 +1,9 @@
 """The Kubernetes deployment, checked without a cluster: deploy/k8s/dagster.yaml and run_config.yaml pass
 dagster-k8s's config schemas, the run launcher loads from them, and every GPU-pooled step's pod — built by
 the same dagster-k8s functions the k8s_job_executor calls — requests a GPU and tolerates GPU nodes. The
-vLLM manifests parse as Kubernetes objects and the vLLM judge config loads."""
+vLLM manifests parse as Kubernetes objects and the vLLM judge config loads. The DuckLake profile
+(deploy/ducklake/) passes the same schemas, gives step pods its credentials and a scratch volume instead of
+the shared one, and its `warehouse:` section, merged into the bundled config, validates and names a lake."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from dagster._config import process_config
 
 from deploy.k8s_defs import defs as k8s_defs
 from deploy.k8s_defs import gpu_request, gpu_steps_without_request
-from llmfeedback_assets.config import load_config
+from llmfeedback_assets.config import ConfigError, load_config
 from llmfeedback_assets.defs.gpu import GPU_OP_TAGS, GPU_POOL, GPU_RESOURCE, gpu_op_tags
 from llmfeedback_assets_tests.support.ops import REPO
 
 K8S = REPO / "deploy" / "k8s"
+DUCKLAKE = REPO / "deploy" / "ducklake"
 ENV = {"LLMFEEDBACK_K8S_NAMESPACE": "llmfeedback", "LLMFEEDBACK_IMAGE": "registry.example/llmfeedback:0.1.0",
        "DAGSTER_PG_HOST": "dagster-postgresql", "DAGSTER_PG_USERNAME": "dagster", "DAGSTER_PG_PASSWORD": "x",
        "DAGSTER_PG_DB": "dagster"}
@@ -36,10 +39,10 @@ def k8s_env(monkeypatch, tmp_path):
     return kubeconfig
 
 
-def _run_launcher(kubeconfig):
+def _run_launcher(kubeconfig, instance_dir=K8S):
     from dagster_k8s import K8sRunLauncher
 
-    section = yaml.safe_load((K8S / "dagster.yaml").read_text())["run_launcher"]
+    section = yaml.safe_load((instance_dir / "dagster.yaml").read_text())["run_launcher"]
     assert (section["module"], section["class"]) == ("dagster_k8s", "K8sRunLauncher")
     result = process_config(K8sRunLauncher.config_type(), section["config"])
     assert result.success, result.errors
@@ -47,7 +50,7 @@ def _run_launcher(kubeconfig):
     return K8sRunLauncher.from_config_value(None, config)
 
 
-def _step_job(op: dg.OpDefinition, kubeconfig) -> dict:
+def _step_job(op: dg.OpDefinition, kubeconfig, instance_dir=K8S) -> dict:
     """The Kubernetes Job the k8s_job_executor would create for `op`, as a manifest dict. Same layering as
     `K8sStepHandler._get_container_context`: run launcher (dagster.yaml), then the executor's
     step_k8s_config (run_config.yaml), then the op's `dagster-k8s/config` tag, deep-merged in that order."""
@@ -59,7 +62,7 @@ def _step_job(op: dg.OpDefinition, kubeconfig) -> dict:
         get_user_defined_k8s_config,
     )
 
-    launcher = _run_launcher(kubeconfig)
+    launcher = _run_launcher(kubeconfig, instance_dir)
     executor_cfg = yaml.safe_load((K8S / "run_config.yaml").read_text())["execution"]["config"]
     context = K8sContainerContext.create_for_run(dg.DagsterRun(job_name="__ASSET_JOB"), launcher,
                                                  include_run_tags=False)
@@ -154,3 +157,68 @@ def test_vllm_manifests_and_judge_config():
     assert judge.provider == "openai" and judge.model_id == served
     assert f"//{service.metadata.name}." in judge.base_url and judge.base_url.endswith(":8000/v1")
     config.check_secrets()  # vLLM needs no API key
+
+
+def _ducklake_config(tmp_path, **warehouse):
+    """The bundled config with deploy/ducklake/llmfeedback.yaml merged in (its top-level keys replace the
+    bundled ones), `warehouse` overriding keys of the profile's section."""
+    config = yaml.safe_load((REPO / "data" / "config" / "llmfeedback.yaml").read_text())
+    profile = yaml.safe_load((DUCKLAKE / "llmfeedback.yaml").read_text())
+    config.update(profile)
+    config["warehouse"] = {**profile["warehouse"], **warehouse}
+    config["root"] = str(REPO)  # the bundled relative paths (prompts) as from data/config/
+    path = tmp_path / "llmfeedback.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def test_ducklake_profile_merged_into_the_bundled_config_names_a_lake(tmp_path, monkeypatch):
+    from llmfeedback_assets.warehouse import Warehouse
+
+    monkeypatch.delenv("LLMFEEDBACK_DB", raising=False)
+    profile = yaml.safe_load((DUCKLAKE / "llmfeedback.yaml").read_text())
+    assert set(profile) == {"database", "warehouse"}, "the profile is meant to be merged: only these keys"
+
+    config = load_config(_ducklake_config(tmp_path))
+    spec = config.warehouse
+    assert spec.backend == "ducklake"
+    assert spec.catalog.startswith("postgres:") and "\n" not in spec.catalog
+    keywords = {kv.split("=")[0] for kv in spec.catalog.removeprefix("postgres:").split()}
+    assert {"dbname", "host", "port", "user"} <= keywords
+    assert "password" not in spec.catalog.lower()
+    assert spec.data_path.startswith("s3://")
+    wh = Warehouse.from_config(config)
+    assert wh.backend == "ducklake"
+    assert wh.lake.data_path == spec.data_path  # a remote path is passed on, not resolved against the project
+    # `database` only places side files; in the pods it is on the scratch volume of the profile's instance.
+    assert str(config.database_path).startswith("/opt/llmfeedback/scratch/")
+
+    with pytest.raises(ConfigError, match="PGPASSWORD"):
+        load_config(_ducklake_config(tmp_path, catalog=spec.catalog + " password=hunter2"))
+    with pytest.raises(ConfigError, match="data_path"):
+        load_config(_ducklake_config(tmp_path, data_path=None))
+
+
+def test_ducklake_instance_gives_step_pods_credentials_and_scratch_not_a_shared_volume(k8s_env):
+    from dagster._core.instance.config import dagster_instance_config
+
+    config, _ = dagster_instance_config(str(DUCKLAKE), "dagster.yaml")
+    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert config["storage"] == yaml.safe_load((K8S / "dagster.yaml").read_text())["storage"]
+    launcher = _run_launcher(k8s_env, DUCKLAKE)
+    assert launcher.job_image == ENV["LLMFEEDBACK_IMAGE"]
+    assert "llmfeedback-lake-credentials" in launcher.env_secrets
+    assert "llmfeedback-api-keys" in launcher.env_secrets
+    assert "llmfeedback-env" in launcher.env_config_maps
+
+    ops = {op.name: op for op in _ops(dg.Definitions(assets=[_gpu_embeddings]))}
+    pod = _step_job(ops["_gpu_embeddings"], k8s_env, DUCKLAKE)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert {"secretRef": {"name": "llmfeedback-lake-credentials"}} in container["envFrom"]
+    assert not any("persistentVolumeClaim" in v for v in pod["volumes"]), "a lake needs no shared volume"
+    scratch = {v["name"]: v for v in pod["volumes"]}["llmfeedback-scratch"]
+    assert "emptyDir" in scratch
+    mount = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["llmfeedback-scratch"]
+    database = yaml.safe_load((DUCKLAKE / "llmfeedback.yaml").read_text())["database"]
+    assert database.startswith(mount.rstrip("/") + "/"), "side files must land on the scratch volume"
+    assert int(container["resources"]["limits"][GPU_RESOURCE]) == 1  # GPU tags work the same way

@@ -1,6 +1,7 @@
 """Overlapping gateway runs in separate processes on one warehouse pay for each request once: later runs
 wait for what the first is sending; a claimant killed with SIGKILL is taken over, and only what it had on
-the wire is paid twice; a run whose parent process dies stops sending."""
+the wire is paid twice; a run whose parent process dies stops sending. The first three hold on a DuckDB file
+and on a DuckLake (no keys, snapshot isolation: claims decided by row order)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -23,10 +26,31 @@ from llmfeedback_assets_tests.support.configs import (
     write_config,
 )
 from llmfeedback_assets_tests.support.fake_llm import FakeLLM
+from llmfeedback_assets_tests.support.lake import lake_spec
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 CHILD = [sys.executable, "-m", "llmfeedback_assets_tests.support.gateway_child"]
+
+
+class Store(NamedTuple):
+    """The warehouse the children share: `db` (the file, or only the spool's place on a lake), the child
+    arguments that select it, and a Warehouse on it to inspect."""
+
+    db: Path
+    args: tuple[str, ...]
+    wh: Warehouse
+
+
+@pytest.fixture(params=["duckdb", "ducklake"])
+def store(request, tmp_path) -> Iterator[Store]:
+    db = tmp_path / "w.duckdb"
+    if request.param == "duckdb":
+        yield Store(db, (), Warehouse(db))
+        return
+    with lake_spec(tmp_path) as spec:
+        yield Store(db, ("--lake-catalog", spec.catalog, "--lake-data", spec.data_path),
+                    Warehouse(db, lake=spec))
 
 
 def child(config: Path, db: Path, model: str, n: int, *extra: str) -> subprocess.Popen:
@@ -47,6 +71,17 @@ def paid_twice(stats: dict, reqs) -> int:
     return sum(max(0, stats["counts"].get(server_key(r), 0) - 1) for r in reqs)
 
 
+def journal_ok(wh: Warehouse) -> tuple[int, int]:
+    """(ok rows, distinct keys among them) in the journal table."""
+    df = wh.query("SELECT count(*) AS n, count(DISTINCT request_key) AS k FROM llm_journal "
+                  "WHERE status = 'ok'")
+    return int(df["n"].iloc[0]), int(df["k"].iloc[0])
+
+
+def claims_left(wh: Warehouse) -> tuple[int, int]:
+    return wh.count("llm_claims"), wh.count("llm_claim_owners")
+
+
 def wait_until(cond, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -54,54 +89,56 @@ def wait_until(cond, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def test_four_staggered_runs_of_the_same_requests_pay_once(tmp_path):
+def test_four_staggered_runs_of_the_same_requests_pay_once(tmp_path, store):
     n = 120
     with FakeLLM(latency_s=0.4) as fake:  # ~6 s for one run at 8 in flight
         config = tmp_path / "c.yaml"
         write_config(config, fake_model(fake, "judge-s", max_concurrency=8))
-        db = tmp_path / "w.duckdb"
         procs = []
         for _ in range(4):
-            procs.append(child(config, db, "judge-s", n))
+            procs.append(child(config, store.db, "judge-s", n, *store.args))
             time.sleep(0.5)
         runs = [finish(p) for p in procs]
         st = fake.stats()
     reqs = numbered_requests("judge-s", n)
-    print(f"4 staggered runs x {n} requests: received {st['received']}, paid twice {paid_twice(st, reqs)}")
+    print(f"[{store.wh.backend}] 4 staggered runs x {n} requests: received {st['received']}, "
+          f"paid twice {paid_twice(st, reqs)}")
     assert paid_twice(st, reqs) == 0 and st["received"] == n
     for run in runs:
         assert run["ok"] == n and run["failed"] == 0
         assert run["sent"] + run["cache_hits"] == n
     assert sum(r["sent"] for r in runs) == n
-    assert Warehouse(db).count("llm_claims") == 0 and Warehouse(db).count("llm_claim_owners") == 0
+    assert claims_left(store.wh) == (0, 0)
+    assert journal_ok(store.wh) == (n, n)
 
 
-def test_runs_of_overlapping_request_sets_started_together_pay_once(tmp_path):
+def test_runs_of_overlapping_request_sets_started_together_pay_once(tmp_path, store):
     with FakeLLM(latency_s=0.3) as fake:
         config = tmp_path / "c.yaml"
         write_config(config, fake_model(fake, "judge-o", max_concurrency=8))
-        db = tmp_path / "w.duckdb"
         windows = [(0, 100), (50, 100), (100, 100), (0, 200)]  # (first, n)
-        procs = [child(config, db, "judge-o", n, "--first", str(first)) for first, n in windows]
+        procs = [child(config, store.db, "judge-o", n, "--first", str(first), *store.args)
+                 for first, n in windows]
         runs = [finish(p) for p in procs]
         st = fake.stats()
     reqs = numbered_requests("judge-o", 200)
-    print(f"4 overlapping runs over 200 requests: received {st['received']}, "
+    print(f"[{store.wh.backend}] 4 overlapping runs over 200 requests: received {st['received']}, "
           f"paid twice {paid_twice(st, reqs)}")
     assert paid_twice(st, reqs) == 0 and st["received"] == 200
     assert [r["ok"] for r in runs] == [n for _, n in windows]
+    assert claims_left(store.wh) == (0, 0)
+    assert journal_ok(store.wh) == (200, 200)
 
 
-def test_a_killed_claimant_is_taken_over_and_only_its_requests_in_flight_are_paid_twice(tmp_path):
+def test_a_killed_claimant_is_taken_over_and_only_its_requests_in_flight_are_paid_twice(tmp_path, store):
     n, concurrency = 120, 4
     with FakeLLM(latency_s=0.3) as fake:  # ~9 s for one run
         config = tmp_path / "c.yaml"
         write_config(config, fake_model(fake, "judge-k", max_concurrency=concurrency))
-        db = tmp_path / "w.duckdb"
-        wh = Warehouse(db)
-        first = child(config, db, "judge-k", n)
+        wh = store.wh
+        first = child(config, store.db, "judge-k", n, *store.args)
         wait_until(lambda: fake.stats()["received"] >= 20, 60, "the first run never got going")
-        second = child(config, db, "judge-k", n)
+        second = child(config, store.db, "judge-k", n, *store.args)
         # the second run has claimed nothing (the first holds every key) and is waiting
         wait_until(lambda: wh.count("llm_claim_owners") == 2, 60, "the second run never showed up")
         sent_before = fake.stats()["received"]
@@ -115,13 +152,13 @@ def test_a_killed_claimant_is_taken_over_and_only_its_requests_in_flight_are_pai
         st = fake.stats()
     reqs = numbered_requests("judge-k", n)
     twice = paid_twice(st, reqs)
-    print(f"claimant SIGKILLed after {at_kill} of {n} requests: paid twice {twice} "
+    print(f"[{store.wh.backend}] claimant SIGKILLed after {at_kill} of {n} requests: paid twice {twice} "
           f"(in flight <= {concurrency})")
     assert twice <= concurrency
     assert all(st["counts"].get(server_key(r), 0) >= 1 for r in reqs)
     assert rerun["ok"] == n and rerun["cache_hits"] >= at_kill - concurrency
-    assert wh.count("llm_journal", "WHERE status = 'ok'") == n
-    assert wh.count("llm_claims") == 0 and wh.count("llm_claim_owners") == 0
+    assert journal_ok(wh) == (n, n)
+    assert claims_left(wh) == (0, 0)
 
 
 def test_a_run_whose_parent_dies_stops_sending_and_a_restart_pays_nothing_twice(tmp_path):

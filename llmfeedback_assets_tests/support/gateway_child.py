@@ -5,6 +5,7 @@
 Sends `numbered_requests(model, first + n, prefix)[first:]` and prints one JSON line with the run's metadata.
 --lease-s / --poll-s set the claim lease and the polling of a run waiting for another's answers;
 --watch-parent stops the run (RunOrphaned, exit 3) when the process that started this one dies.
+--lake-catalog / --lake-data put the warehouse on a DuckLake (--db then only places the journal spool).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from llmfeedback_assets.config import load_config
 from llmfeedback_assets.llm import Gateway
 from llmfeedback_assets.llm.claims import RunOrphaned
-from llmfeedback_assets.warehouse import Warehouse
+from llmfeedback_assets.warehouse import LakeSpec, Warehouse
 
 from .configs import numbered_requests
 
@@ -34,8 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lease-s", type=float, default=30.0)
     ap.add_argument("--poll-s", type=float, default=1.0)
     ap.add_argument("--watch-parent", action="store_true")
+    ap.add_argument("--lake-catalog")
+    ap.add_argument("--lake-data")
     args = ap.parse_args(argv)
-    gw = Gateway(load_config(args.config), Warehouse(args.db), journal_flush_s=args.flush_s,
+    if (args.lake_catalog is None) != (args.lake_data is None):
+        ap.error("--lake-catalog and --lake-data go together")
+    lake = LakeSpec(args.lake_catalog, args.lake_data) if args.lake_catalog is not None else None
+    gw = Gateway(load_config(args.config), Warehouse(args.db, lake=lake), journal_flush_s=args.flush_s,
                  backoff_base_s=0.05, claim_lease_s=args.lease_s, claim_poll_s=args.poll_s,
                  parent_pid=os.getppid() if args.watch_parent else None)
     print(json.dumps({"started": os.getpid()}), flush=True)
