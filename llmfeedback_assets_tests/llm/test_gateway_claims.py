@@ -111,7 +111,12 @@ def test_a_run_whose_claims_were_taken_over_stops(fake, wh):
     gw = Gateway(cfg, wh, claim_lease_s=1.0, journal_flush_s=0.2)
 
     def take_over() -> None:  # what another run does once it finds this one dead
-        time.sleep(1.0)
+        # once the run has registered and is sending (on a loaded machine it can take longer than a fixed
+        # second to start, and a take-over before its first claim takes nothing)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (wh.count("llm_claim_owners") == 0
+                                               or fake.stats()["received"] < 2):
+            time.sleep(0.05)
         with wh.transaction() as con:
             con.execute("DELETE FROM llm_claims")
             con.execute("DELETE FROM llm_claim_owners")
