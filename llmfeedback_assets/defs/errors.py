@@ -90,13 +90,19 @@ def one_line_failure(fn: F) -> F:
 
         @functools.wraps(fn)
         def generator(*args, **kwargs):
-            with recording() as snapshots:
-                try:
-                    for item in fn(*args, **kwargs):
-                        yield with_snapshots(item, snapshots)
-                except Exception as exc:
-                    convert(exc)
-                    raise
+            snapshots, body = SnapshotLog(), fn(*args, **kwargs)
+            while True:
+                # recording only while the body runs: a context variable set across a yield would stay set
+                # in the caller's context until the generator ends
+                with recording(snapshots):
+                    try:
+                        item = next(body)
+                    except StopIteration as stop:
+                        return stop.value
+                    except Exception as exc:
+                        convert(exc)
+                        raise
+                yield with_snapshots(item, snapshots)
 
         generator.one_line_failure = True  # type: ignore[attr-defined]
         return generator  # type: ignore[return-value]

@@ -82,9 +82,10 @@ _RECORDING: contextvars.ContextVar[SnapshotLog | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def recording() -> Iterator[SnapshotLog]:
-    """Note every snapshot the warehouse reads or writes in this context (a step body)."""
-    log = SnapshotLog()
+def recording(log: SnapshotLog | None = None) -> Iterator[SnapshotLog]:
+    """Note every snapshot the warehouse reads or writes in this context (a step body) in `log` (new by
+    default; pass one to go on filling it)."""
+    log = log if log is not None else SnapshotLog()
     token = _RECORDING.set(log)
     try:
         yield log

@@ -64,6 +64,12 @@ def test_every_board_has_a_rounded_table_and_a_plot(instance, tmp_path):
     png = _png(agreement["heatmap"])
     assert png.startswith(b"\x89PNG")
     _save("judge_agreement", png)
+    # every table asset names the warehouse snapshots it read and wrote (on the file, its content version);
+    # judge_agreement's body is a generator, the others return their result
+    for meta in (md, agreement, judged.metadata):
+        assert meta["warehouse_backend"].value == "duckdb"
+        assert meta["warehouse_read_snapshot"].value <= meta["warehouse_written_snapshot"].value
+    assert md["warehouse_read_snapshot"].value >= judged.metadata["warehouse_written_snapshot"].value
 
 
 def test_simulated_cost_is_labelled(instance, tmp_path):
