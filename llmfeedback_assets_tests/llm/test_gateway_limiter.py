@@ -57,8 +57,11 @@ def test_random_429s_among_other_faults_cost_little_and_lose_nothing(srv, tmp_pa
     for seed in SEEDS:
         faults[f"mix{seed}"] = {**MIX, "429": 0.05, "seed": seed}
         faults[f"base{seed}"] = {**MIX, "seed": seed}  # the same faults, without the 429s
-    srv.configure(latency_s=0.1, retry_after="ms", fault_retry_after_s=0.5, hang_s=1.0, faults=faults)
-    spec = {"requests_per_minute": 1200, "timeout_s": 0.5, "max_retries": 6}
+    # A 1 s client timeout against 0.1 s answers: twelve gateways share this process's event loop, and on a
+    # loaded CI machine a stall of 0.4 s (the margin a 0.5 s timeout left) timed out answers already sent
+    # (13 "resent after ok" in one run); hangs still outlast the timeout.
+    srv.configure(latency_s=0.1, retry_after="ms", fault_retry_after_s=0.5, hang_s=2.0, faults=faults)
+    spec = {"requests_per_minute": 1200, "timeout_s": 1.0, "max_retries": 6}
 
     async def all_runs():
         # Every run at once, so the baseline and the mixed run of a seed see the same machine load.
