@@ -32,7 +32,6 @@ Smoke test:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -44,8 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +51,7 @@ import psutil
 import yaml
 
 from bench.bench_scale import code_state, kill_tree
+from llmfeedback_assets_tests.support.ops import new_postgres_database
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv" / "bin"
@@ -124,24 +122,6 @@ def project_env(root: Path, config: Path) -> dict[str, str]:
                PATH=os.pathsep.join([str(BIN), env.get("PATH", "")]), HF_HUB_OFFLINE="1",
                TRANSFORMERS_OFFLINE="1")
     return env
-
-
-@contextlib.contextmanager
-def fresh_database(host: str, port: int, user: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database for one lake's catalog, dropped (with its sessions) afterwards."""
-    import psycopg2
-
-    name = f"llmf_bench_lake_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host=host, port=port, user=user, dbname="postgres")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 # -- measuring --------------------------------------------------------------------------------------------
@@ -458,7 +438,8 @@ def main() -> int:
             if backend == "duckdb":
                 results.append(run_backend(backend, tmp / backend, prompts, judges, args, None))
                 continue
-            with fresh_database(args.pg_host, args.pg_port, args.pg_user) as db_name:
+            with new_postgres_database("llmf_bench_lake", args.pg_host, args.pg_port,
+                                       args.pg_user) as db_name:
                 catalog = (f"postgres:dbname={db_name} host={args.pg_host} port={args.pg_port} "
                            f"user={args.pg_user}")
                 try:

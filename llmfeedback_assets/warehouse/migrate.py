@@ -3,6 +3,8 @@ checked: how a project moves to a lake when one machine is no longer enough, and
 
 from __future__ import annotations
 
+import time
+
 import duckdb
 
 from . import lake
@@ -27,19 +29,13 @@ def migrate(source: Warehouse, target: Warehouse, replace: bool = False) -> dict
     db = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
     try:
         lake.attach(db, lake_wh.lake, "lk", lake_wh.as_of)
-        with file_wh._turn(shared=file_wh is source, deadline=_deadline(file_wh)):
+        with file_wh._turn(shared=file_wh is source, deadline=time.monotonic() + file_wh.lock_timeout_s):
             db.execute(f"ATTACH {lake._quote(str(file_wh.path))} AS fl" + (" (READ_ONLY)" if file_wh is source
                                                                             else ""))
             src, dst = ("fl", "lk") if file_wh is source else ("lk", "fl")
             return _copy(db, src, dst, replace)
     finally:
         db.close()
-
-
-def _deadline(wh: Warehouse) -> float:
-    import time
-
-    return time.monotonic() + wh.lock_timeout_s
 
 
 def _copy(db: duckdb.DuckDBPyConnection, src: str, dst: str, replace: bool) -> dict[str, tuple[int, int]]:

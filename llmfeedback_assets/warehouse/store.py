@@ -236,6 +236,10 @@ class Warehouse:
         snapshot, until the lock timeout: the body must only read and write through `con`."""
         self._writable()
         self.ensure_schema()
+        return self._transact(body, self._commit)
+
+    def _transact(self, body: Callable, commit: Callable) -> object:
+        """`body(con)` then `commit(con)` in one transaction; on the lake, again after a commit conflict."""
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.02
         while True:
@@ -244,7 +248,7 @@ class Warehouse:
                     con.execute("BEGIN TRANSACTION")
                     try:
                         result = body(con)
-                        self._commit(con)
+                        commit(con)
                     except BaseException:
                         with contextlib.suppress(Exception):
                             con.execute("ROLLBACK")
@@ -355,18 +359,7 @@ class Warehouse:
     def _create_lake_schema(self) -> None:
         """Processes starting at once on a new lake race to create the same tables: the losers' commits
         conflict, run again, and find the tables there."""
-        deadline = time.monotonic() + self.lock_timeout_s
-        while True:
-            try:
-                with self.connect() as con:
-                    con.execute("BEGIN TRANSACTION")
-                    self._create_missing(con)
-                    con.execute("COMMIT")
-                return
-            except Exception as exc:
-                if not lake.is_conflict(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05 + 0.2 * random.random())
+        self._transact(self._create_missing, lambda con: con.execute("COMMIT"))
 
     # -- reads -----------------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:

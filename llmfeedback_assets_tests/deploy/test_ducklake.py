@@ -22,6 +22,8 @@ from llmfeedback_assets_tests.support.ops import (
     DAGSTER_MATERIALIZE,
     IN_PROCESS,
     REPO,
+    assert_every_judgment_once,
+    assert_partition_runs_overlapped,
     dagster_env,
     expected_judgments,
     judgment_counts,
@@ -188,27 +190,9 @@ def test_eight_judge_partitions_write_one_lake_at_once(tmp_path):
         prepare_inputs(env)
         _judge_concurrently(env, EIGHT_JUDGES)
 
-        wh = lake_warehouse(spec, tmp_path)
-        counts = judgment_counts(wh)
-        assert sorted(counts.index) == sorted(EIGHT_JUDGES)
-        for judge in EIGHT_JUDGES:
-            expected = expected_judgments(wh, judge)
-            assert expected > 0
-            assert counts.loc[judge, "n"] == expected, judge
-            assert counts.loc[judge, "distinct_ids"] == expected, judge
+        assert_every_judgment_once(lake_warehouse(spec, tmp_path), EIGHT_JUDGES)
         assert _file_tables(load_config(config).database_path) == []
-
-        # Eight successful runs, and runs really were in progress at the same time.
-        instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
-        try:
-            runs = [r for r in instance.get_run_records() if r.dagster_run.tags.get("dagster/partition")]
-            assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == sorted(EIGHT_JUDGES)
-            assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-            overlapping = [(a, b) for a in runs for b in runs if a is not b
-                           and a.start_time < b.start_time < a.end_time]
-            assert overlapping, "no two runs were in progress at the same time"
-        finally:
-            instance.dispose()
+        assert_partition_runs_overlapped(env["DAGSTER_HOME"], EIGHT_JUDGES)
     print(f"\n[eight judges at once on a lake: {time.monotonic() - started:.0f}s]")
 
 

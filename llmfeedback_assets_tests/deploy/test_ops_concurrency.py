@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 
-import dagster as dg
 import pytest
 
 from llmfeedback_assets.config import load_config
@@ -19,9 +18,9 @@ from llmfeedback_assets_tests.support.ops import (
     FOUR_JUDGES,
     IN_PROCESS,
     REPO,
+    assert_every_judgment_once,
+    assert_partition_runs_overlapped,
     dagster_env,
-    expected_judgments,
-    judgment_counts,
     prepare_inputs,
 )
 from llmfeedback_assets_tests.support.project import write_config
@@ -44,23 +43,5 @@ def test_four_judge_partitions_run_concurrently_and_every_row_lands(tmp_path):
         assert p.returncode == 0, f"{judge} failed:\n{outputs[judge][-3000:]}"
         assert "WarehouseLockTimeout" not in outputs[judge]
 
-    wh = Warehouse(load_config(config).database_path)
-    counts = judgment_counts(wh)
-    assert sorted(counts.index) == sorted(FOUR_JUDGES)
-    for judge in FOUR_JUDGES:
-        expected = expected_judgments(wh, judge)
-        assert expected > 0
-        assert counts.loc[judge, "n"] == expected, judge
-        assert counts.loc[judge, "distinct_ids"] == expected, judge
-
-    # All four are recorded as successes, and runs really were in progress at the same time.
-    instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
-    try:
-        runs = [r for r in instance.get_run_records() if r.dagster_run.tags.get("dagster/partition")]
-        assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == sorted(FOUR_JUDGES)
-        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-        overlapping = [(a, b) for a in runs for b in runs if a is not b
-                       and a.start_time < b.start_time < a.end_time]
-        assert overlapping, "no two runs were in progress at the same time"
-    finally:
-        instance.dispose()
+    assert_every_judgment_once(Warehouse(load_config(config).database_path), FOUR_JUDGES)
+    assert_partition_runs_overlapped(env["DAGSTER_HOME"], FOUR_JUDGES)

@@ -105,12 +105,21 @@ def judgment_counts(wh: Warehouse) -> pd.DataFrame:
 
 @contextlib.contextmanager
 def postgres_database(prefix: str = "llmf_test") -> Iterator[str]:
-    """A new, empty PostgreSQL database (trust auth, user postgres), dropped afterwards."""
+    """A new, empty PostgreSQL database (trust auth, user postgres), dropped afterwards; the test is skipped
+    where PostgreSQL is absent."""
     require_service(PG_PORT, "PostgreSQL")
+    with new_postgres_database(prefix) as name:
+        yield name
+
+
+@contextlib.contextmanager
+def new_postgres_database(prefix: str, host: str = PG_HOST, port: int = PG_PORT,
+                          user: str = "postgres") -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped (with its sessions) afterwards (benchmarks use it too)."""
     import psycopg2
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres")
+    admin = psycopg2.connect(host=host, port=port, user=user, dbname="postgres")
     admin.autocommit = True
     try:
         with admin.cursor() as cur:
@@ -120,6 +129,33 @@ def postgres_database(prefix: str = "llmf_test") -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def assert_every_judgment_once(wh: Warehouse, judges: list[str]) -> None:
+    """Each judge holds exactly the judgments its inputs call for, each judgment id once."""
+    counts = judgment_counts(wh)
+    assert sorted(counts.index) == sorted(judges)
+    for judge in judges:
+        expected = expected_judgments(wh, judge)
+        assert expected > 0
+        assert counts.loc[judge, "n"] == expected, judge
+        assert counts.loc[judge, "distinct_ids"] == expected, judge
+
+
+def assert_partition_runs_overlapped(dagster_home: str, judges: list[str]) -> None:
+    """One successful run per judge partition in the instance, and at least two in progress at once."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(dagster_home)
+    try:
+        runs = [r for r in instance.get_run_records() if r.dagster_run.tags.get("dagster/partition")]
+        assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == sorted(judges)
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        overlapping = [(a, b) for a in runs for b in runs if a is not b
+                       and a.start_time < b.start_time < a.end_time]
+        assert overlapping, "no two runs were in progress at the same time"
+    finally:
+        instance.dispose()
 
 
 def postgres_env(db_name: str) -> dict[str, str]:
